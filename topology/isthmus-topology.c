@@ -1,0 +1,289 @@
+/* isthmus-topology - show a node's CPU topology the way isthmus and Slurm
+ * model it.  See isthmus-topology(1).
+ *
+ * Exit status: 0 success, 1 bad input (topology, file), 2 usage error.
+ */
+#include <config.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/settings.h"
+#include "lib/topology.h"
+
+enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
+
+struct options {
+    const char *command;
+    const char *xml;
+    const char *synthetic;
+    const char *json;
+    const char *config;
+    const char *node_name;
+    int numa_node_as_socket; /* -1: take it from the config */
+};
+
+static const char usage_text[] =
+    "Usage: isthmus-topology COMMAND [OPTIONS]\n"
+    "\n"
+    "Show this node's CPU topology the way isthmus and Slurm see it.\n"
+    "\n"
+    "Commands:\n"
+    "  show         a readable summary and one line per core\n"
+    "  json         the versioned JSON encoding isthmus publishes\n"
+    "  slurm-conf   the slurm.conf NodeName hardware fields (as slurmd -C)\n"
+    "\n"
+    "Topology source (default: this machine, or $ISTHMUS_HWLOC_XMLFILE):\n"
+    "  -x, --xml FILE          an hwloc XML export (lstopo --of xml)\n"
+    "  -s, --synthetic DESC    an hwloc synthetic description, e.g. 'pack:2 core:4 pu:2'\n"
+    "  -j, --json FILE         a JSON encoding made by 'isthmus-topology json' (- for stdin)\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE       read FILE instead of " ISM_CONF_DEFAULT_PATH "\n"
+    "  -n, --numa-node-as-socket  slurm-conf: as with SlurmdParameters=numa_node_as_socket\n"
+    "  -N, --node-name NAME    slurm-conf: start the line with NodeName=NAME\n"
+    "  -h, --help              this text\n"
+    "  -V, --version           the version\n";
+
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "isthmus-topology: %s%s%s%s\nTry 'isthmus-topology --help'.\n", what,
+            arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+    return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "xml", required_argument, NULL, 'x' },
+        { "synthetic", required_argument, NULL, 's' },
+        { "json", required_argument, NULL, 'j' },
+        { "config", required_argument, NULL, 'c' },
+        { "numa-node-as-socket", no_argument, NULL, 'n' },
+        { "node-name", required_argument, NULL, 'N' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    o->numa_node_as_socket = -1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "x:s:j:c:nN:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'x': o->xml = optarg; break;
+        case 's': o->synthetic = optarg; break;
+        case 'j': o->json = optarg; break;
+        case 'c': o->config = optarg; break;
+        case 'n': o->numa_node_as_socket = 1; break;
+        case 'N': o->node_name = optarg; break;
+        case 'h': fputs(usage_text, stdout); exit(0);
+        case 'V': printf("isthmus-topology (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION); exit(0);
+        default:
+            return usage_error("unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("missing COMMAND", NULL);
+    o->command = argv[optind++];
+    if (optind < argc)
+        return usage_error("unexpected argument", argv[optind]);
+    if (!!o->xml + !!o->synthetic + !!o->json > 1)
+        return usage_error("give at most one of --xml, --synthetic and --json", NULL);
+    return 0;
+}
+
+/* Read a whole file (or stdin for "-") into a string the caller frees. */
+static char *read_all(const char *path, ism_error_t *err)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    size_t len = 0, size = 8192;
+    char *buf = NULL;
+
+    if (!f) {
+        ism_err(err, errno, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    while ((buf = realloc(buf, size + 1)) && (len += fread(buf + len, 1, size - len, f)) == size)
+        size *= 2;
+    if (!buf || ferror(f)) {
+        ism_err(err, ferror(f) ? EIO : ENOMEM, "%s: cannot read", path);
+        free(buf);
+        buf = NULL;
+    } else {
+        buf[len] = '\0';
+    }
+    if (f != stdin)
+        fclose(f);
+    return buf;
+}
+
+static ism_topo_t *load_topology(const struct options *o, const ism_config_t *cfg,
+                                 ism_error_t *err)
+{
+    const char *conf_xml = ism_config_get(cfg, "TopologyXML");
+
+    if (o->xml)
+        return ism_topo_from_xml(o->xml, err);
+    if (o->synthetic)
+        return ism_topo_from_synthetic(o->synthetic, err);
+    if (o->json) {
+        char *text = read_all(o->json, err);
+        ism_topo_t *topo = text ? ism_topo_decode(text, err) : NULL;
+        if (text && !topo)
+            ism_errprefix(err, "%s", o->json);
+        free(text);
+        return topo;
+    }
+    if (!getenv("ISTHMUS_HWLOC_XMLFILE") && conf_xml)
+        return ism_topo_from_xml(conf_xml, err);
+    return ism_topo_load_default(err);
+}
+
+static void print_size(FILE *f, uint64_t bytes)
+{
+    fprintf(f, "%.1f GiB", (double)bytes / (1024.0 * 1024 * 1024));
+}
+
+static void print_hw(FILE *f, const struct ism_slurm_hw *hw)
+{
+    fprintf(f, "CPUs=%d Boards=%d SocketsPerBoard=%d CoresPerSocket=%d ThreadsPerCore=%d "
+               "RealMemory=%llu",
+            hw->cpus, hw->boards, hw->sockets_per_board, hw->cores_per_socket,
+            hw->threads_per_core, (unsigned long long)hw->real_memory);
+}
+
+static void print_list_line(const char *label, const ism_bitmap_t *b)
+{
+    char *s = ism_bitmap_format_list(b);
+    if (s && *s)
+        printf("%-11s %s\n", label, s);
+    free(s);
+}
+
+static int cmd_show(const ism_topo_t *topo)
+{
+    ism_bitmap_t *cpus = ism_topo_cpus(topo);
+    int with_cpus = 0;
+
+    for (int i = 0; i < topo->nnuma; i++)
+        with_cpus += !ism_bitmap_empty(topo->numa[i].cpus);
+    printf("%d sockets, %d NUMA nodes (%d with cpus), %d L3 caches, %d cores, %d cpus, ",
+           topo->sockets, topo->nnuma, with_cpus, topo->l3_caches, topo->ncores,
+           ism_bitmap_count(cpus));
+    print_size(stdout, topo->memory);
+    printf("\nslurm.conf  ");
+    print_hw(stdout, &topo->slurm);
+    printf("\n");
+    print_list_line("offline", topo->offline);
+    print_list_line("disallowed", topo->disallowed);
+    printf("\n%-6s %-12s %s\n", "NUMA", "memory", "cpus");
+    for (int i = 0; i < topo->nnuma; i++) {
+        char *list = ism_bitmap_format_list(topo->numa[i].cpus);
+        printf("%-6d ", topo->numa[i].os_index);
+        print_size(stdout, topo->numa[i].memory);
+        printf("%*s%s\n", 4, "", list && *list ? list : "(memory only)");
+        free(list);
+    }
+    printf("\n%-7s %-6s %-5s %-4s %-4s %-12s %s\n", "core", "socket", "numa", "l3", "os",
+           "kind", "cpus");
+    for (int i = 0; i < topo->ncores; i++) {
+        const struct ism_core *c = &topo->cores[i];
+        char *list = ism_bitmap_format_list(c->cpus);
+        printf("%-7d %-6d %-5d %-4d %-4d %-12s %s\n", c->index, c->socket, c->numa, c->l3,
+               c->os_index, ism_core_kind_name(c->kind), list ? list : "?");
+        free(list);
+    }
+    ism_bitmap_destroy(cpus);
+    return 0;
+}
+
+static int cmd_json(const ism_topo_t *topo)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    char *s = ism_topo_encode(topo, &err);
+
+    if (!s) {
+        ism_log_error("%s", err.text);
+        return EXIT_BAD_INPUT;
+    }
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+static int cmd_slurm_conf(const ism_topo_t *topo, const struct options *o,
+                          const ism_config_t *cfg)
+{
+    bool numa = o->numa_node_as_socket >= 0 ? o->numa_node_as_socket
+                                             : ism_config_get_bool(cfg, "NumaNodeAsSocket");
+    const struct ism_slurm_hw *hw = numa ? &topo->slurm_numa : &topo->slurm;
+    const char *note = numa ? topo->slurm_numa_note : topo->slurm_note;
+    ism_error_t err = ISM_ERROR_INIT;
+    char host[256];
+
+    if (ism_slurm_hw_check(topo, hw, &err) < 0) {
+        ism_log_error("Slurm cannot describe this topology: %s%s%s", note, *note ? "; " : "",
+                      err.text);
+        return EXIT_BAD_INPUT;
+    }
+    if (*note)
+        ism_log_warn("slurmd -C would not describe this topology regularly (%s); "
+                     "printing a regular description of the same cores instead",
+                     note);
+    if (o->node_name)
+        printf("NodeName=%s ", o->node_name);
+    else if (!o->xml && !o->synthetic && !o->json && !getenv("ISTHMUS_HWLOC_XMLFILE") &&
+             gethostname(host, sizeof(host)) == 0) {
+        host[sizeof(host) - 1] = '\0';
+        host[strcspn(host, ".")] = '\0';
+        printf("NodeName=%s ", host);
+    }
+    print_hw(stdout, hw);
+    printf("\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = { 0 };
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_config_t *cfg = NULL;
+    ism_topo_t *topo = NULL;
+    enum ism_log_level level;
+    int rc;
+
+    ism_log_open("isthmus-topology", ISM_LOG_NOTICE, ISM_LOG_STDERR);
+    if ((rc = parse_args(argc, argv, &o)) != 0)
+        return rc;
+    if (strcmp(o.command, "show") != 0 && strcmp(o.command, "json") != 0 &&
+        strcmp(o.command, "slurm-conf") != 0)
+        return usage_error("unknown command", o.command);
+    if (!(cfg = ism_settings_load(o.config, &err))) {
+        ism_log_error("%s", err.text);
+        return EXIT_BAD_INPUT;
+    }
+    if (ism_log_level_parse(ism_config_get(cfg, "LogLevel"), &level, NULL) == 0)
+        ism_log_set_level(level);
+    if (!(topo = load_topology(&o, cfg, &err))) {
+        ism_log_error("%s", err.text);
+        rc = EXIT_BAD_INPUT;
+    } else if (strcmp(o.command, "show") == 0) {
+        rc = cmd_show(topo);
+    } else if (strcmp(o.command, "json") == 0) {
+        rc = cmd_json(topo);
+    } else {
+        rc = cmd_slurm_conf(topo, &o, cfg);
+    }
+    if (fflush(stdout) != 0 && rc == 0) {
+        ism_log_error("cannot write the output");
+        rc = EXIT_BAD_INPUT;
+    }
+    ism_topo_destroy(topo);
+    ism_config_destroy(cfg);
+    return rc;
+}

@@ -137,20 +137,24 @@ ism_config_t *ism_config_defaults(const struct ism_config_key *schema, ism_error
     return config_create(schema, err);
 }
 
-/* Remove the comment (an unescaped '#') and unescape "\#" in place. */
+/* Remove the comment (an unescaped '#' outside double quotes) and
+ * unescape "\#" in place. */
 static void strip_comment(char *line)
 {
     char *r = line, *w = line;
+    bool quoted = false;
 
     for (; *r; r++) {
         if (r[0] == '\\' && r[1] == '#') {
             *w++ = '#';
             r++;
-        } else if (*r == '#') {
-            break;
-        } else {
-            *w++ = *r;
+            continue;
         }
+        if (*r == '#' && !quoted)
+            break;
+        if (*r == '"')
+            quoted = !quoted;
+        *w++ = *r;
     }
     *w = '\0';
 }

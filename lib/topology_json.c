@@ -346,13 +346,16 @@ static int decode_top(json_t *o, ism_topo_t *topo, ism_error_t *err)
 {
     long long version, sockets, l3, memory;
 
-    if (check_keys(o, "topology", top_keys, sizeof(top_keys) / sizeof(top_keys[0]), err) < 0)
-        return -1;
+    /* The version first: another version may have other keys. */
+    if (!json_is_object(o))
+        return ism_err(err, EINVAL, "topology: expected an object");
     if (get_int(json_object_get(o, "version"), "version", 0, INT32_MAX, &version, err) < 0)
         return -1;
     if (version != ISM_TOPO_VERSION)
         return ism_err(err, EPROTO, "version: %lld is not supported (this isthmus reads %d)",
                        version, ISM_TOPO_VERSION);
+    if (check_keys(o, "topology", top_keys, sizeof(top_keys) / sizeof(top_keys[0]), err) < 0)
+        return -1;
     if (get_int(json_object_get(o, "sockets"), "sockets", 1, ISM_TOPO_MAX_CORES, &sockets, err) <
             0 ||
         get_int(json_object_get(o, "l3_caches"), "l3_caches", 0, ISM_TOPO_MAX_CORES, &l3, err) <

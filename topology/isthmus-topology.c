@@ -144,9 +144,11 @@ static ism_topo_t *load_topology(const struct options *o, const ism_config_t *cf
     return ism_topo_load_default(err);
 }
 
-static void print_size(FILE *f, uint64_t bytes)
+/* "12.5 GiB" into buf. */
+static const char *gib(char *buf, size_t len, uint64_t bytes)
 {
-    fprintf(f, "%.1f GiB", (double)bytes / (1024.0 * 1024 * 1024));
+    snprintf(buf, len, "%.1f GiB", (double)bytes / (1024.0 * 1024 * 1024));
+    return buf;
 }
 
 static void print_hw(FILE *f, const struct ism_slurm_hw *hw)
@@ -168,15 +170,15 @@ static void print_list_line(const char *label, const ism_bitmap_t *b)
 static int cmd_show(const ism_topo_t *topo)
 {
     ism_bitmap_t *cpus = ism_topo_cpus(topo);
+    char size[32];
     int with_cpus = 0;
 
     for (int i = 0; i < topo->nnuma; i++)
         with_cpus += !ism_bitmap_empty(topo->numa[i].cpus);
-    printf("%d sockets, %d NUMA nodes (%d with cpus), %d L3 caches, %d cores, %d cpus, ",
+    printf("%d sockets, %d NUMA nodes (%d with cpus), %d L3 caches, %d cores, %d cpus, %s\n",
            topo->sockets, topo->nnuma, with_cpus, topo->l3_caches, topo->ncores,
-           ism_bitmap_count(cpus));
-    print_size(stdout, topo->memory);
-    printf("\nslurm.conf  ");
+           ism_bitmap_count(cpus), gib(size, sizeof(size), topo->memory));
+    printf("slurm.conf  ");
     print_hw(stdout, &topo->slurm);
     printf("\n");
     print_list_line("offline", topo->offline);
@@ -184,9 +186,9 @@ static int cmd_show(const ism_topo_t *topo)
     printf("\n%-6s %-12s %s\n", "NUMA", "memory", "cpus");
     for (int i = 0; i < topo->nnuma; i++) {
         char *list = ism_bitmap_format_list(topo->numa[i].cpus);
-        printf("%-6d ", topo->numa[i].os_index);
-        print_size(stdout, topo->numa[i].memory);
-        printf("%*s%s\n", 4, "", list && *list ? list : "(memory only)");
+        printf("%-6d %-12s %s\n", topo->numa[i].os_index,
+               gib(size, sizeof(size), topo->numa[i].memory),
+               list && *list ? list : "(memory only)");
         free(list);
     }
     printf("\n%-7s %-6s %-5s %-4s %-4s %-12s %s\n", "core", "socket", "numa", "l3", "os",

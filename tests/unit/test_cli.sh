@@ -1,0 +1,75 @@
+#!/bin/sh
+# Unit tests: the isthmus-topology command line (exit codes, outputs, errors).
+# Prints TAP.  Needs ISTHMUS_TOPOLOGY (the binary) and ISTHMUS_TOPOLOGIES.
+tool=${ISTHMUS_TOPOLOGY:?}
+xml=${ISTHMUS_TOPOLOGIES:?}
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+
+# check DESCRIPTION EXPECTED_STATUS STDERR_PATTERN -- COMMAND...
+check() {
+    desc=$1 want=$2 pattern=$3
+    shift 4
+    n=$((n + 1))
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "not ok $n - $desc (exit $got, wanted $want: $(head -c 300 "$tmp/err"))"
+        failed=$((failed + 1))
+    elif [ -n "$pattern" ] && ! grep -q -- "$pattern" "$tmp/err" "$tmp/out"; then
+        echo "not ok $n - $desc (no '$pattern' in: $(head -c 300 "$tmp/err"))"
+        failed=$((failed + 1))
+    else
+        echo "ok $n - $desc"
+    fi
+}
+
+# same DESCRIPTION FILE_A FILE_B
+same() {
+    n=$((n + 1))
+    if cmp -s "$2" "$3"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=$((failed + 1)); fi
+}
+
+echo "1..22"
+check "--help prints usage" 0 "Usage: isthmus-topology" -- "$tool" --help
+check "--version prints the version" 0 "isthmus-topology (isthmus)" -- "$tool" --version
+check "no command is a usage error" 2 "missing COMMAND" -- "$tool"
+check "unknown command is a usage error" 2 "unknown command 'frobnicate'" -- "$tool" frobnicate
+check "unknown option is a usage error" 2 "unknown or incomplete option" -- "$tool" show --bogus
+check "two sources is a usage error" 2 "at most one of" -- "$tool" show --xml a --json b
+check "extra argument is a usage error" 2 "unexpected argument 'more'" -- "$tool" show more
+check "missing XML file is bad input" 1 "nonexistent.xml" -- "$tool" show --xml "$tmp/nonexistent.xml"
+: >"$tmp/empty.xml"
+check "empty XML is bad input" 1 "empty.xml" -- "$tool" json --xml "$tmp/empty.xml"
+check "show summarises corona" 0 "2 sockets, 2 NUMA nodes (2 with cpus), 16 L3 caches, 48 cores, 96 cpus" \
+    -- "$tool" show --xml "$xml/corona.xml"
+check "show lists offline cpus" 0 "offline     4,7-11" -- "$tool" show --xml "$xml/16amd64-8n2c-cpusets.xml"
+check "slurm-conf of corona" 0 "^CPUs=96 Boards=1 SocketsPerBoard=2 CoresPerSocket=24 ThreadsPerCore=2 RealMemory=" \
+    -- "$tool" slurm-conf --xml "$xml/corona.xml"
+check "slurm-conf --node-name" 0 "^NodeName=n1 CPUs=" -- "$tool" slurm-conf -N n1 --xml "$xml/corona.xml"
+check "slurm-conf numa_node_as_socket on Cluster-on-Die" 0 "SocketsPerBoard=4 CoresPerSocket=7" \
+    -- "$tool" slurm-conf --numa-node-as-socket --xml "$xml/28intel64-2p2g7c-CoDgroups.v1tov2.xml"
+check "slurm-conf warns where slurmd would be irregular" 0 "not spread evenly over 6 sockets" \
+    -- "$tool" slurm-conf --xml "$xml/16amd64-8n2c-cpusets.xml"
+check "slurm-conf on a live machine names the host" 0 "^NodeName=" -- env -u ISTHMUS_HWLOC_XMLFILE "$tool" slurm-conf
+
+"$tool" json --xml "$xml/sierra.xml" >"$tmp/a.json" 2>/dev/null
+"$tool" json --json "$tmp/a.json" >"$tmp/b.json" 2>/dev/null
+same "json re-encodes byte for byte" "$tmp/a.json" "$tmp/b.json"
+"$tool" show --xml "$xml/sierra.xml" >"$tmp/a.show" 2>/dev/null
+"$tool" show --json - <"$tmp/a.json" >"$tmp/b.show" 2>/dev/null
+same "show reads the JSON from stdin like the XML" "$tmp/a.show" "$tmp/b.show"
+
+printf '{"version":7}' >"$tmp/bad.json"
+check "hostile JSON is bad input, field named" 1 "bad.json: version: 7 is not supported" \
+    -- "$tool" show --json "$tmp/bad.json"
+printf 'LogLevel=info\nTopologyXML=%s\n' "$xml/tuo.SPX.xml" >"$tmp/good.conf"
+check "TopologyXML from the config file" 0 "4 sockets, 4 NUMA nodes" -- "$tool" show --config "$tmp/good.conf"
+printf 'LogLevel=info\nTopolgyXML=x\n' >"$tmp/bad.conf"
+check "config error names file, line and key" 1 "bad.conf:2: unknown key 'TopolgyXML'" \
+    -- "$tool" show --config "$tmp/bad.conf"
+check "ISTHMUS_HWLOC_XMLFILE selects the XML" 0 "CPUs=176 " \
+    -- env ISTHMUS_HWLOC_XMLFILE="$xml/sierra.xml" "$tool" slurm-conf
+[ "$failed" -eq 0 ]

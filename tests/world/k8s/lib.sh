@@ -6,6 +6,8 @@
 # k8s_check_pin before every build.
 
 K8S_WORLD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../ports.sh
+. "$K8S_WORLD_DIR/../ports.sh"
 
 die() {
     printf '%s: error: %s\n' "${0##*/}" "$*" >&2
@@ -129,41 +131,3 @@ k8s_kubectl() {
     fi
 }
 
-# All local TCP ports in use (any state, IPv4 and IPv6), one per line, in
-# decimal.  Read from /proc so no ss/netstat package is needed.
-k8s_used_ports() {
-    local f
-    for f in /proc/net/tcp /proc/net/tcp6; do
-        [[ -r $f ]] || continue
-        awk 'NR > 1 { split($2, a, ":"); print a[2] }' "$f"
-    done | sort -u | while read -r hex; do
-        printf '%d\n' "0x$hex"
-    done
-}
-
-# True when something listens on 127.0.0.1/0.0.0.0/:: port $1.
-k8s_port_listening() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { found = 1 }
-                     END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-# k8s_pick_ports N: print N distinct free ports.  They come from
-# 20000-32767, below Linux's default ephemeral range (32768-60999), so no
-# outgoing connection can be handed one of them while the world runs.
-# Callers hold the world port lock (see start) until the ports are bound,
-# so two worlds starting at once cannot pick the same port.
-k8s_pick_ports() {
-    local n=$1 tries=0 p
-    local -A used=()
-    while read -r p; do used[$p]=1; done < <(k8s_used_ports)
-    while ((n > 0)); do
-        ((tries++ < 1000)) || die "no free TCP port found in 20000-32767"
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
-        [[ -n ${used[$p]-} ]] && continue
-        used[$p]=1
-        printf '%s\n' "$p"
-        n=$((n - 1))
-    done
-}

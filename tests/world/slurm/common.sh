@@ -6,6 +6,9 @@
 # The start time (field 22 of /proc/PID/stat) lets stop tell our process from an
 # unrelated one that reused the pid after ours died, so stop can never kill a stranger.
 
+# shellcheck source=../ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../ports.sh"
+
 # Print a message on stderr, prefixed with the calling script's name.
 note() {
     printf '%s: %s\n' "${0##*/}" "$*" >&2

@@ -7,7 +7,7 @@
 #ifndef ISTHMUS_SETTINGS_H
 #define ISTHMUS_SETTINGS_H
 
-#include "config.h"
+#include "conffile.h"
 
 #ifndef ISM_SYSCONFDIR
 #define ISM_SYSCONFDIR "/etc"

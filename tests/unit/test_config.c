@@ -1,4 +1,4 @@
-/* Unit tests: lib/config.c (strict Key=Value reader) and lib/settings.c. */
+/* Unit tests: lib/conffile.c (strict Key=Value reader) and lib/settings.c. */
 #include <config.h>
 #include <errno.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/config.h"
+#include "lib/conffile.h"
 #include "lib/settings.h"
 #include "unit.h"
 

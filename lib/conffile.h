@@ -1,4 +1,4 @@
-/* config.h - strict reader for Key=Value files such as isthmus.conf(5).
+/* conffile.h - strict reader for Key=Value files such as isthmus.conf(5).
  *
  * The syntax follows slurm.conf: one "Key=Value" per line, keys in any case,
  * "#" starts a comment (write "\#" for a literal one), blank lines are
@@ -15,8 +15,8 @@
  * returned by the getters live as long as the config.  The schema must
  * outlive the config.
  */
-#ifndef ISTHMUS_CONFIG_H
-#define ISTHMUS_CONFIG_H
+#ifndef ISTHMUS_CONFFILE_H
+#define ISTHMUS_CONFFILE_H
 
 #include <stdbool.h>
 #include "error.h"

@@ -1,4 +1,4 @@
-/* config.c - see config.h */
+/* conffile.c - see conffile.h */
 #include <config.h>
 #include <ctype.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "conffile.h"
 
 struct entry {
     char *value;  /* NULL: not set in any file */

@@ -1,0 +1,527 @@
+/* Integration tests of the Kubernetes client (lib/kube*.c) against the
+ * real kube-apiserver of the test world (tests/world/k8s).  Run by
+ * tests/kube/run, which starts the world and sets ISTHMUS_K8S_DIR.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/kube.h"
+#include "lib/kube_watch.h"
+#include "tests/unit/unit.h"
+
+#define WAIT_MS 60000 /* bound for eventual states; nothing asserts speed */
+
+static const ism_kube_resource_t CONFIGMAPS = { "", "v1", "configmaps", true };
+static const ism_kube_resource_t NAMESPACES = { "", "v1", "namespaces", false };
+static const ism_kube_resource_t SECRETS = { "", "v1", "secrets", true };
+static const ism_kube_resource_t DEVICECLASSES = { "resource.k8s.io", "v1", "deviceclasses", false };
+static const ism_kube_resource_t SLICES = { "resource.k8s.io", "v1", "resourceslices", false };
+
+static const char *world;  /* ISTHMUS_K8S_DIR */
+static char ns[64];        /* this run's namespace */
+static ism_kube_t *admin;
+
+/* A config for the world's user name (admin, isthmusd) from its files. */
+static ism_kube_config_t *world_config(const char *user)
+{
+    static char server[64], ca[512], cert[512], key[512];
+    static ism_kube_config_t cfg;
+    char path[512], line[256];
+    int port = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/ports", world);
+    ck_assert_msg((f = fopen(path, "r")) != NULL, "cannot read %s", path);
+    while (fgets(line, sizeof(line), f)) {
+        char *p = strstr(line, "apiserver=");
+        if (p)
+            port = atoi(p + strlen("apiserver="));
+    }
+    fclose(f);
+    ck_assert_int_gt(port, 0);
+    snprintf(server, sizeof(server), "https://127.0.0.1:%d", port);
+    snprintf(ca, sizeof(ca), "%s/pki/ca.crt", world);
+    snprintf(cert, sizeof(cert), "%s/pki/%s.crt", world, user);
+    snprintf(key, sizeof(key), "%s/pki/%s.key", world, user);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.server = server;
+    cfg.ca_file = ca;
+    cfg.cert_file = cert;
+    cfg.key_file = key;
+    return &cfg;
+}
+
+static ism_kube_t *client(const char *user, double qps)
+{
+    ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_kube_t *k;
+
+    o.qps = qps;
+    o.max_retries = 3;
+    k = ism_kube_create(world_config(user), &o, &err);
+    ck_assert_msg(k != NULL, "%s", err.text);
+    return k;
+}
+
+static json_t *configmap(const char *name, const char *key, const char *value)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:s}}", "apiVersion", "v1", "kind",
+                     "ConfigMap", "metadata", "name", name, "labels", "isthmus.io/test", "kube",
+                     "data", key, value);
+}
+
+static void setup(void)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *obj;
+
+    world = getenv("ISTHMUS_K8S_DIR");
+    ck_assert_msg(world != NULL, "ISTHMUS_K8S_DIR is not set: run tests/kube/run");
+    admin = client("admin", 0);
+    snprintf(ns, sizeof(ns), "kube-test-%d-%ld", (int)getpid(), (long)(ism_kube_now_ms() % 100000));
+    obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+                    "name", ns);
+    ck_assert_msg(ism_kube_create_object(admin, &NAMESPACES, NULL, obj, NULL, NULL, &err) == 0,
+                  "%s", err.text);
+    json_decref(obj);
+}
+
+static void teardown(void)
+{
+    ism_kube_delete(admin, &NAMESPACES, NULL, ns, NULL, NULL, NULL, NULL);
+    ism_kube_destroy(admin);
+    admin = NULL;
+}
+
+static const char *rv_of(const json_t *obj)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+}
+
+/* ------------------------------------------------------------------ requests */
+
+START_TEST(configmap_round_trip)
+{
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *cm = configmap("round-trip", "a", "1"), *got = NULL, *out = NULL;
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, &out, &st, &err), 0);
+    ck_assert_ptr_nonnull(rv_of(out));
+    json_decref(out);
+
+    /* The same name again: AlreadyExists, the server's message kept. */
+    ism_error_clear(&err);
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, NULL, &st, &err), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(st.reason, ISM_KUBE_ALREADY_EXISTS);
+    ck_assert_int_eq(st.http_code, 409);
+    ck_assert_ptr_nonnull(strstr(st.message, "already exists"));
+    ck_assert_ptr_nonnull(strstr(err.text, "AlreadyExists"));
+
+    ck_assert_int_eq(ism_kube_get(admin, &CONFIGMAPS, ns, "round-trip", &got, &st, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "data"), "a")), "1");
+    json_decref(got);
+    json_decref(cm);
+}
+END_TEST
+
+START_TEST(update_conflict_then_retry)
+{
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *cm = configmap("conflict", "n", "0"), *mine = NULL, *theirs = NULL, *fresh = NULL;
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, &mine, &st, &err), 0);
+    theirs = json_deep_copy(mine);
+    /* Someone else updates first... */
+    json_object_set_new(json_object_get(theirs, "data"), "n", json_string("theirs"));
+    ck_assert_int_eq(ism_kube_update(admin, &CONFIGMAPS, ns, theirs, NULL, NULL, &st, &err), 0);
+    /* ...so our update, from the older resourceVersion, conflicts. */
+    json_object_set_new(json_object_get(mine, "data"), "n", json_string("mine"));
+    ck_assert_int_eq(ism_kube_update(admin, &CONFIGMAPS, ns, mine, NULL, NULL, &st, &err), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    ck_assert_int_eq(st.reason, ISM_KUBE_CONFLICT);
+    ck_assert_int_eq(st.attempts, 1); /* a conflict is never retried by the client */
+    /* The caller's retry: read again, change again, write again. */
+    ck_assert_int_eq(ism_kube_get(admin, &CONFIGMAPS, ns, "conflict", &fresh, &st, &err), 0);
+    json_object_set_new(json_object_get(fresh, "data"), "n", json_string("mine"));
+    ism_error_clear(&err);
+    ck_assert_msg(ism_kube_update(admin, &CONFIGMAPS, ns, fresh, NULL, NULL, &st, &err) == 0,
+                  "%s", err.text);
+    json_decref(cm);
+    json_decref(mine);
+    json_decref(theirs);
+    json_decref(fresh);
+}
+END_TEST
+
+START_TEST(patches)
+{
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *cm = configmap("patched", "a", "1"), *out = NULL;
+    json_t *merge = json_pack("{s:{s:s}}", "data", "b", "2");
+    json_t *jp = json_pack("[{s:s, s:s, s:s}]", "op", "replace", "path", "/data/a", "value", "x");
+    json_t *apply = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
+                              "ConfigMap", "metadata", "name", "patched", "data", "c", "3");
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, NULL, &st, &err), 0);
+    ck_assert_msg(ism_kube_patch(admin, &CONFIGMAPS, ns, "patched", NULL, ISM_KUBE_PATCH_MERGE,
+                                 merge, NULL, NULL, &st, &err) == 0, "%s", err.text);
+    ck_assert_msg(ism_kube_patch(admin, &CONFIGMAPS, ns, "patched", NULL, ISM_KUBE_PATCH_JSON,
+                                 jp, NULL, NULL, &st, &err) == 0, "%s", err.text);
+    ck_assert_msg(ism_kube_patch(admin, &CONFIGMAPS, ns, "patched", NULL, ISM_KUBE_PATCH_APPLY,
+                                 apply, "isthmus-test", &out, &st, &err) == 0, "%s", err.text);
+    json_t *data = json_object_get(out, "data");
+    ck_assert_str_eq(json_string_value(json_object_get(data, "a")), "x");
+    ck_assert_str_eq(json_string_value(json_object_get(data, "b")), "2");
+    ck_assert_str_eq(json_string_value(json_object_get(data, "c")), "3");
+    /* Server-side apply records us as a field manager. */
+    char *managers = json_dumps(json_object_get(json_object_get(out, "metadata"), "managedFields"),
+                                JSON_ENCODE_ANY);
+    ck_assert_ptr_nonnull(managers);
+    ck_assert_ptr_nonnull(strstr(managers, "isthmus-test"));
+    free(managers);
+    /* An apply patch without a field manager is refused before sending. */
+    ck_assert_int_eq(ism_kube_patch(admin, &CONFIGMAPS, ns, "patched", NULL,
+                                    ISM_KUBE_PATCH_APPLY, apply, NULL, NULL, NULL, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    json_decref(out);
+    json_decref(cm);
+    json_decref(merge);
+    json_decref(jp);
+    json_decref(apply);
+}
+END_TEST
+
+START_TEST(delete_with_preconditions)
+{
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *cm = configmap("doomed", "a", "1"), *out = NULL;
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, &out, &st, &err), 0);
+    const char *uid = json_string_value(json_object_get(json_object_get(out, "metadata"), "uid"));
+    ck_assert_int_eq(ism_kube_delete(admin, &CONFIGMAPS, ns, "doomed",
+                                     "00000000-0000-0000-0000-000000000000", NULL, &st, &err), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_CONFLICT);
+    ck_assert_int_eq(ism_kube_delete(admin, &CONFIGMAPS, ns, "doomed", NULL, "1", &st, &err), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_CONFLICT);
+    ism_error_clear(&err);
+    ck_assert_msg(ism_kube_delete(admin, &CONFIGMAPS, ns, "doomed", uid, rv_of(out), &st, &err) == 0,
+                  "%s", err.text);
+    ck_assert_int_eq(ism_kube_get(admin, &CONFIGMAPS, ns, "doomed", NULL, &st, NULL), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(st.reason, ISM_KUBE_NOT_FOUND);
+    ck_assert_int_eq(ism_kube_delete(admin, &CONFIGMAPS, ns, "doomed", NULL, NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_NOT_FOUND);
+    json_decref(out);
+    json_decref(cm);
+}
+END_TEST
+
+START_TEST(resource_v1_round_trip)
+{
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    char driver[96], cls[96], slice[128], sel[160], cel[160];
+    json_t *out = NULL, *items = NULL;
+
+    snprintf(driver, sizeof(driver), "%s.kube.isthmus.test", ns);
+    snprintf(cls, sizeof(cls), "%s", driver);
+    snprintf(slice, sizeof(slice), "node-a-%s", driver);
+    snprintf(cel, sizeof(cel), "device.driver == \"%s\"", driver);
+    json_t *dc = json_pack("{s:s, s:s, s:{s:s}, s:{s:[{s:{s:s}}]}}", "apiVersion",
+                           "resource.k8s.io/v1", "kind", "DeviceClass", "metadata", "name", cls,
+                           "spec", "selectors", "cel", "expression", cel);
+    json_t *rs = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:{s:s, s:i, s:i}, s:[{s:s, "
+                           "s:{s:{s:i}}}]}}",
+                           "apiVersion", "resource.k8s.io/v1", "kind", "ResourceSlice",
+                           "metadata", "name", slice, "spec", "driver", driver, "nodeName",
+                           "node-a", "pool", "name", "node-a", "generation", 1,
+                           "resourceSliceCount", 1, "devices", "name", "core-0", "attributes",
+                           "socket", "int", 0);
+    ck_assert_ptr_nonnull(dc);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_msg(ism_kube_create_object(admin, &DEVICECLASSES, NULL, dc, NULL, &st, &err) == 0,
+                  "%s", err.text);
+    ck_assert_msg(ism_kube_create_object(admin, &SLICES, NULL, rs, &out, &st, &err) == 0, "%s",
+                  err.text);
+    /* Add a device and bump the generation, optimistic locking included. */
+    json_t *spec = json_object_get(out, "spec");
+    json_object_set_new(json_object_get(spec, "pool"), "generation", json_integer(2));
+    json_array_append_new(json_object_get(spec, "devices"),
+                          json_pack("{s:s, s:{s:{s:i}}}", "name", "core-1", "attributes",
+                                    "socket", "int", 1));
+    ck_assert_msg(ism_kube_update(admin, &SLICES, NULL, out, NULL, NULL, &st, &err) == 0, "%s",
+                  err.text);
+    snprintf(sel, sizeof(sel), "spec.driver=%s", driver);
+    ck_assert_msg(ism_kube_list(admin, &SLICES, NULL, NULL, sel, 0, &items, NULL, &st, &err) == 0,
+                  "%s", err.text);
+    ck_assert_int_eq(json_array_size(items), 1);
+    json_t *devices = json_object_get(json_object_get(json_array_get(items, 0), "spec"), "devices");
+    ck_assert_int_eq(json_array_size(devices), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "kind")),
+                     "ResourceSlice");
+    ck_assert_int_eq(ism_kube_delete(admin, &SLICES, NULL, slice, NULL, NULL, &st, &err), 0);
+    ck_assert_int_eq(ism_kube_delete(admin, &DEVICECLASSES, NULL, cls, NULL, NULL, &st, &err), 0);
+    json_decref(items);
+    json_decref(out);
+    json_decref(dc);
+    json_decref(rs);
+}
+END_TEST
+
+START_TEST(list_pages)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *items = NULL;
+    char *rv = NULL;
+
+    for (int i = 0; i < 23; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "page-%02d", i);
+        json_t *cm = configmap(name, "i", name);
+        json_object_set_new(json_object_get(json_object_get(cm, "metadata"), "labels"), "paged",
+                            json_string("yes"));
+        ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, NULL, NULL, &err), 0);
+        json_decref(cm);
+    }
+    ck_assert_msg(ism_kube_list(admin, &CONFIGMAPS, ns, "paged=yes", NULL, 5, &items, &rv, NULL,
+                                &err) == 0, "%s", err.text);
+    ck_assert_int_eq(json_array_size(items), 23);
+    ck_assert_ptr_nonnull(rv);
+    for (size_t i = 0; i < 23; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "page-%02zu", i);
+        json_t *meta = json_object_get(json_array_get(items, i), "metadata");
+        ck_assert_str_eq(json_string_value(json_object_get(meta, "name")), name);
+    }
+    json_decref(items);
+    free(rv);
+}
+END_TEST
+
+START_TEST(typed_errors)
+{
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_kube_t *weak = client("isthmusd", 0);
+    json_t *items = NULL, *bad = configmap("Not_A_Name", "a", "1");
+
+    ck_assert_int_eq(ism_kube_list(weak, &SECRETS, ns, NULL, NULL, 0, &items, NULL, &st, &err), -1);
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_int_eq(st.reason, ISM_KUBE_FORBIDDEN);
+    ck_assert_int_eq(st.http_code, 403);
+    ck_assert_ptr_nonnull(strstr(st.message, "forbidden"));
+    ck_assert_int_eq(st.attempts, 1);
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, bad, NULL, &st, NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(st.reason, ISM_KUBE_INVALID);
+    ck_assert_int_eq(st.http_code, 422);
+
+    ck_assert_int_eq(ism_kube_request(admin, "GET", "/apis/no.such.group/v1/things", NULL, NULL,
+                                      NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_NOT_FOUND);
+    json_decref(bad);
+    ism_kube_destroy(weak);
+}
+END_TEST
+
+static bool refuse(void *arg)
+{
+    (*(int *)arg)++;
+    return false;
+}
+
+START_TEST(write_guard)
+{
+    ism_kube_status_t st;
+    json_t *cm = configmap("guarded", "a", "1");
+    int asked = 0;
+
+    ism_kube_set_write_guard(admin, refuse, &asked);
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, NULL, &st, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(st.reason, ISM_KUBE_NOT_LEADER);
+    ck_assert_int_eq(asked, 1);
+    /* Reads are not guarded; and nothing was written. */
+    ck_assert_int_eq(ism_kube_get(admin, &CONFIGMAPS, ns, "guarded", NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_NOT_FOUND);
+    ism_kube_set_write_guard(admin, NULL, NULL);
+    json_decref(cm);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ informers */
+
+struct seen {
+    int adds, updates, dels, syncs;
+};
+
+static void on_add(void *arg, const char *key, json_t *obj)
+{
+    (void)key, (void)obj;
+    ((struct seen *)arg)->adds++;
+}
+static void on_update(void *arg, const char *key, json_t *old, json_t *obj)
+{
+    (void)key, (void)old, (void)obj;
+    ((struct seen *)arg)->updates++;
+}
+static void on_del(void *arg, const char *key, json_t *old)
+{
+    (void)key, (void)old;
+    ((struct seen *)arg)->dels++;
+}
+static void on_synced(void *arg)
+{
+    ((struct seen *)arg)->syncs++;
+}
+static const ism_kube_handlers_t handlers = { on_add, on_update, on_del, on_synced };
+
+/* Does the informer's cache hold exactly what a fresh list holds, same
+ * resourceVersions? */
+static bool cache_matches_list(ism_kube_t *k, ism_kube_informer_t *inf)
+{
+    json_t *items = NULL, *item;
+    size_t i;
+    bool same;
+
+    if (ism_kube_list(k, &CONFIGMAPS, ns, NULL, NULL, 0, &items, NULL, NULL, NULL) < 0)
+        return false;
+    same = json_array_size(items) == json_object_size(ism_kube_informer_cache(inf));
+    json_array_foreach(items, i, item) {
+        char key[300];
+        json_t *cached;
+        if (ism_kube_object_key(item, key, sizeof(key)) < 0 ||
+            !(cached = ism_kube_informer_get(inf, key)) ||
+            !rv_of(cached) || !rv_of(item) || strcmp(rv_of(cached), rv_of(item)) != 0)
+            same = false;
+    }
+    json_decref(items);
+    return same;
+}
+
+/* Drive the loop until the cache matches a fresh list (bounded). */
+static bool converge(ism_kube_t *k, ism_kube_informer_t *inf)
+{
+    int64_t until = ism_kube_now_ms() + WAIT_MS;
+    while (ism_kube_now_ms() < until) {
+        ck_assert_int_eq(ism_kube_run(k, NULL, 0, 200, NULL), 0);
+        if (ism_kube_informer_synced(inf) && cache_matches_list(admin, inf))
+            return true;
+    }
+    return false;
+}
+
+/* Creates, updates and deletes that a watcher must all see. */
+static void churn(const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s-%d", prefix, i);
+        json_t *cm = configmap(name, "v", "0"), *patch = json_pack("{s:{s:s}}", "data", "v", "1");
+        ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, NULL, NULL, NULL), 0);
+        if (i % 2 == 0)
+            ck_assert_int_eq(ism_kube_patch(admin, &CONFIGMAPS, ns, name, NULL,
+                                            ISM_KUBE_PATCH_MERGE, patch, NULL, NULL, NULL, NULL), 0);
+        if (i % 3 == 0)
+            ck_assert_int_eq(ism_kube_delete(admin, &CONFIGMAPS, ns, name, NULL, NULL, NULL, NULL), 0);
+        json_decref(cm);
+        json_decref(patch);
+    }
+}
+
+START_TEST(informer_follows_changes)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    struct seen seen = { 0 };
+    ism_kube_t *k = client("admin", 0);
+    ism_kube_informer_t *inf;
+
+    churn("before", 4);
+    inf = ism_kube_informer_create(k, &CONFIGMAPS, ns, NULL, NULL, &handlers, &seen, &err);
+    ck_assert_msg(inf != NULL, "%s", err.text);
+    ck_assert(converge(k, inf));
+    ck_assert_int_eq(seen.syncs, 1);
+    int first = seen.adds;
+    churn("after", 6); /* 6 adds, 3 updates, 2 deletes */
+    ck_assert(converge(k, inf));
+    ck_assert_int_eq(seen.adds - first, 6);
+    ck_assert_int_ge(seen.updates, 3);
+    ck_assert_int_eq(seen.dels, 2);
+    ism_kube_informer_stats_t s;
+    ism_kube_informer_stats(inf, &s);
+    ck_assert_int_eq(s.lists, 1);
+    ism_kube_informer_destroy(inf);
+    ism_kube_destroy(k);
+}
+END_TEST
+
+static void restart_apiserver(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s/tests/world/k8s/restart' '%s' kube-apiserver >&2",
+             TOP_SRCDIR, world);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(informer_survives_apiserver_restart)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    struct seen seen = { 0 };
+    ism_kube_t *k = client("admin", 0);
+    ism_kube_informer_t *inf;
+    ism_kube_informer_stats_t s;
+
+    churn("pre", 3);
+    inf = ism_kube_informer_create(k, &CONFIGMAPS, ns, NULL, NULL, &handlers, &seen, &err);
+    ck_assert(converge(k, inf));
+    restart_apiserver();
+    /* Changes right after the restart, before the informer noticed. */
+    churn("post", 5);
+    ck_assert(converge(k, inf));
+    ism_kube_informer_stats(inf, &s);
+    ck_assert_int_ge(s.watches, 2);
+    ism_kube_informer_destroy(inf);
+    ism_kube_destroy(k);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("kube");
+    TCase *tc = tcase_create("requests");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, configmap_round_trip);
+    tcase_add_test(tc, update_conflict_then_retry);
+    tcase_add_test(tc, patches);
+    tcase_add_test(tc, delete_with_preconditions);
+    tcase_add_test(tc, resource_v1_round_trip);
+    tcase_add_test(tc, list_pages);
+    tcase_add_test(tc, typed_errors);
+    tcase_add_test(tc, write_guard);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("informers");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, informer_follows_changes);
+    tcase_add_test(tc, informer_survives_apiserver_restart);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(suite());
+}

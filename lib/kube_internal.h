@@ -46,6 +46,10 @@ int ism_kube_list_path(ism_kube_t *k, const char *path, const char *label_select
                        const char *field_selector, int limit, json_t **items,
                        char **resource_version, ism_kube_status_t *st, ism_error_t *err);
 
+/* The time now as an API MicroTime ("2026-11-23T16:40:00.123456Z"), a new
+ * reference, or NULL when out of memory. */
+json_t *ism_kube_micro_time_now(void);
+
 /* A random number in [0, n) for jitter (n > 0). */
 int64_t ism_kube_jitter(int64_t n);
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "kube_internal.h"
 
@@ -213,4 +215,17 @@ char *ism_kube_path(const ism_kube_resource_t *r, const char *ns, const char *na
     if (n < 0)
         return NULL;
     return path;
+}
+
+json_t *ism_kube_micro_time_now(void)
+{
+    struct timeval tv;
+    struct tm tm;
+    char date[32], buf[48];
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, sizeof(buf), "%s.%06dZ", date, (int)(tv.tv_usec % 1000000));
+    return json_string(buf);
 }

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "lib/kube.h"
+#include "lib/kube_events.h"
 #include "lib/kube_watch.h"
+#include "tests/kube/world.h"
 #include "tests/unit/unit.h"
 
 #define WAIT_MS 60000 /* bound for eventual states; nothing asserts speed */
@@ -26,36 +28,6 @@ static const char *world;  /* ISTHMUS_K8S_DIR */
 static char ns[64];        /* this run's namespace */
 static ism_kube_t *admin;
 
-/* A config for the world's user name (admin, isthmusd) from its files. */
-static ism_kube_config_t *world_config(const char *user)
-{
-    static char server[64], ca[512], cert[512], key[512];
-    static ism_kube_config_t cfg;
-    char path[512], line[256];
-    int port = 0;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/ports", world);
-    ck_assert_msg((f = fopen(path, "r")) != NULL, "cannot read %s", path);
-    while (fgets(line, sizeof(line), f)) {
-        char *p = strstr(line, "apiserver=");
-        if (p)
-            port = atoi(p + strlen("apiserver="));
-    }
-    fclose(f);
-    ck_assert_int_gt(port, 0);
-    snprintf(server, sizeof(server), "https://127.0.0.1:%d", port);
-    snprintf(ca, sizeof(ca), "%s/pki/ca.crt", world);
-    snprintf(cert, sizeof(cert), "%s/pki/%s.crt", world, user);
-    snprintf(key, sizeof(key), "%s/pki/%s.key", world, user);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.server = server;
-    cfg.ca_file = ca;
-    cfg.cert_file = cert;
-    cfg.key_file = key;
-    return &cfg;
-}
-
 static ism_kube_t *client(const char *user, double qps)
 {
     ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
@@ -64,7 +36,9 @@ static ism_kube_t *client(const char *user, double qps)
 
     o.qps = qps;
     o.max_retries = 3;
-    k = ism_kube_create(world_config(user), &o, &err);
+    ism_kube_config_t *cfg = world_config(user);
+    ck_assert_ptr_nonnull(cfg);
+    k = ism_kube_create(cfg, &o, &err);
     ck_assert_msg(k != NULL, "%s", err.text);
     return k;
 }
@@ -361,6 +335,89 @@ START_TEST(write_guard)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ events */
+
+static const ism_kube_resource_t EVENTS = { "events.k8s.io", "v1", "events", true };
+
+/* The Events of this run's namespace reported by controller. */
+static json_t *events_of(const char *controller)
+{
+    json_t *items = NULL, *mine = json_array(), *ev;
+    size_t i;
+
+    ck_assert_int_eq(ism_kube_list(admin, &EVENTS, ns, NULL, NULL, 0, &items, NULL, NULL, NULL), 0);
+    json_array_foreach(items, i, ev) {
+        const char *c = json_string_value(json_object_get(ev, "reportingController"));
+        if (c && strcmp(c, controller) == 0)
+            json_array_append(mine, ev);
+    }
+    json_decref(items);
+    return mine;
+}
+
+START_TEST(events_aggregate_and_rate_limit)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_kube_recorder_t *r = ism_kube_recorder_create(admin, "isthmus.io/test", "replica-1", &err);
+    json_t *cm = configmap("noisy", "a", "1"), *noisy = NULL, *cm2 = configmap("chatty", "a", "1");
+    json_t *chatty = NULL, *evs;
+    ism_kube_recorder_stats_t stats;
+
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm, &noisy, NULL, NULL), 0);
+    ck_assert_int_eq(ism_kube_create_object(admin, &CONFIGMAPS, ns, cm2, &chatty, NULL, NULL), 0);
+    /* The same warning fifty times: one Event with a series of 50. */
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(ism_kube_event(r, noisy, "Warning", "NoTopology", "Publish",
+                                        "node %s has no topology in Slurm", "n1"), 0);
+    /* Thirty different notes about one object: the first 25 only. */
+    for (int i = 0; i < 30; i++)
+        ck_assert_int_eq(ism_kube_event(r, chatty, "Normal", "Changed", "Sync", "change %d", i), 0);
+    ck_assert_int_eq(ism_kube_event(r, chatty, "Bad", "Changed", "Sync", "x"), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(ism_kube_run(admin, NULL, 0, 0, NULL), 0); /* the loop writes them */
+    ism_kube_recorder_flush(r);
+    ism_kube_recorder_stats(r, &stats);
+    ck_assert_int_eq(stats.recorded, 80);
+    ck_assert_int_eq(stats.created, 26);
+    ck_assert_int_eq(stats.dropped, 5);
+    ck_assert_int_eq(stats.failed, 0);
+    /* Three more repeats later: the existing Event's series is updated. */
+    for (int i = 0; i < 3; i++)
+        ism_kube_event(r, noisy, "Warning", "NoTopology", "Publish", "node %s has no topology in Slurm",
+                       "n1");
+    ism_kube_recorder_flush(r);
+    ism_kube_recorder_stats(r, &stats);
+    ck_assert_int_eq(stats.created, 26);
+    ck_assert_int_eq(stats.series, 1);
+
+    evs = events_of("isthmus.io/test");
+    ck_assert_int_eq(json_array_size(evs), 26);
+    size_t i;
+    json_t *ev;
+    int found = 0;
+    json_array_foreach(evs, i, ev) {
+        if (strcmp(json_string_value(json_object_get(ev, "reason")), "NoTopology") != 0)
+            continue;
+        found++;
+        ck_assert_str_eq(json_string_value(json_object_get(ev, "type")), "Warning");
+        ck_assert_str_eq(json_string_value(json_object_get(ev, "note")), "node n1 has no topology in Slurm");
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(ev, "series"), "count")), 53);
+        json_t *reg = json_object_get(ev, "regarding");
+        ck_assert_str_eq(json_string_value(json_object_get(reg, "name")), "noisy");
+        ck_assert_str_eq(json_string_value(json_object_get(reg, "uid")),
+                         json_string_value(json_object_get(json_object_get(noisy, "metadata"), "uid")));
+    }
+    ck_assert_int_eq(found, 1);
+    json_decref(evs);
+    ism_kube_recorder_destroy(r);
+    json_decref(cm);
+    json_decref(cm2);
+    json_decref(noisy);
+    json_decref(chatty);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ informers */
 
 struct seen {
@@ -511,6 +568,7 @@ static Suite *suite(void)
     tcase_add_test(tc, list_pages);
     tcase_add_test(tc, typed_errors);
     tcase_add_test(tc, write_guard);
+    tcase_add_test(tc, events_aggregate_and_rate_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("informers");
     tcase_add_unchecked_fixture(tc, setup, teardown);

@@ -5,6 +5,11 @@
 #include <config.h>
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,6 +559,293 @@ START_TEST(informer_survives_apiserver_restart)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ hostile answers
+ *
+ * Faults the real kube-apiserver cannot be made to produce (a proxy's HTML
+ * error page, a body cut short, an answer of 70 MiB) come from a FAKE:
+ * openssl s_server -HTTP, which answers each path with the bytes of the file
+ * of that name, using the world's serving certificate.  Everything else in
+ * this file talks to the real API server.
+ */
+static char fake_dir[256];
+static pid_t fake_pid;
+static int fake_port;
+
+static int free_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* Write the answer for name (a file of the fake's tree). */
+static void fake_answer(const char *name, const char *head, const char *body, size_t body_repeat)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/api/v1/namespaces/h/configmaps/%s", fake_dir, name);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs(head, f);
+    for (size_t i = 0; i < body_repeat; i++)
+        fputs(body, f);
+    fclose(f);
+}
+
+static void fake_start(void)
+{
+    char dir[512], cert[512], key[512], accept[64];
+
+    world = getenv("ISTHMUS_K8S_DIR");
+    ck_assert_ptr_nonnull(world);
+    snprintf(fake_dir, sizeof(fake_dir), "/tmp/isthmus-fake-%d", (int)getpid());
+    snprintf(dir, sizeof(dir), "mkdir -p %s/api/v1/namespaces/h/configmaps", fake_dir);
+    ck_assert_int_eq(system(dir), 0);
+    fake_answer("html", "HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html\r\n\r\n",
+                "<html><body>upstream\nconnect error</body></html>\n", 1);
+    fake_answer("cut", "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n",
+                "{\"kind\":\"ConfigMap\",\"metadata\":{\"na", 1);
+    fake_answer("huge", "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n",
+                "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29],", 
+                70u * 1024 * 1024 / 80);
+    fake_answer("busy", "HTTP/1.0 429 Too Many Requests\r\nRetry-After: 1\r\n"
+                "Content-Type: application/json\r\n\r\n",
+                "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"code\":429}", 1);
+    fake_answer("absent", "HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\n\r\n",
+                "{\"kind\":\"Status\",\"reason\":\"NotFound\",\"code\":404}", 1);
+    fake_answer("array", "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n", "[]", 1);
+    fake_port = free_port();
+    snprintf(cert, sizeof(cert), "%s/pki/apiserver.crt", world);
+    snprintf(key, sizeof(key), "%s/pki/apiserver.key", world);
+    snprintf(accept, sizeof(accept), "127.0.0.1:%d", fake_port);
+    fake_pid = fork();
+    ck_assert_int_ge(fake_pid, 0);
+    if (fake_pid == 0) {
+        if (chdir(fake_dir) < 0 || !freopen("/dev/null", "w", stdout))
+            _exit(127);
+        execlp("openssl", "openssl", "s_server", "-HTTP", "-quiet", "-accept", accept, "-cert",
+               cert, "-key", key, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) { /* until it accepts (bounded) */
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fake_port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+        close(fd);
+        if (rc == 0)
+            return;
+        usleep(100000);
+    }
+    ck_abort_msg("openssl s_server did not start");
+}
+
+static void fake_stop(void)
+{
+    char cmd[512];
+    if (fake_pid > 0) {
+        kill(fake_pid, SIGTERM);
+        waitpid(fake_pid, NULL, 0);
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", fake_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", fake_dir);
+}
+
+static ism_kube_t *fake_client(void)
+{
+    static char server[64];
+    ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
+    ism_kube_config_t cfg = *world_config("admin");
+    ism_kube_t *k;
+
+    snprintf(server, sizeof(server), "https://127.0.0.1:%d", fake_port);
+    cfg.server = server;
+    cfg.cert_file = cfg.key_file = NULL;
+    o.qps = 0;
+    o.max_retries = 2;
+    o.backoff_base_ms = 10;
+    o.backoff_cap_ms = 50;
+    k = ism_kube_create(&cfg, &o, NULL);
+    ck_assert_ptr_nonnull(k);
+    return k;
+}
+
+static const ism_kube_resource_t FAKE_CM = { "", "v1", "configmaps", true };
+
+START_TEST(html_error_page)
+{
+    ism_kube_t *k = fake_client();
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *out = NULL;
+
+    ck_assert_int_eq(ism_kube_get(k, &FAKE_CM, "h", "html", &out, &st, &err), -1);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(errno, EIO);
+    ck_assert_int_eq(st.reason, ISM_KUBE_SERVER_ERROR);
+    ck_assert_int_eq(st.http_code, 503);
+    ck_assert_int_eq(st.attempts, 3); /* a 5xx is retried */
+    /* The page's first line is the message, nothing past a newline. */
+    ck_assert_str_eq(st.message, "<html><body>upstream");
+    ck_assert_ptr_nonnull(strstr(err.text, "HTTP 503"));
+    ism_kube_destroy(k);
+}
+END_TEST
+
+START_TEST(truncated_json)
+{
+    ism_kube_t *k = fake_client();
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *out = NULL;
+
+    ck_assert_int_eq(ism_kube_get(k, &FAKE_CM, "h", "cut", &out, &st, &err), -1);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(errno, EBADMSG);
+    ck_assert_int_eq(st.reason, ISM_KUBE_BAD_RESPONSE);
+    ck_assert_ptr_nonnull(strstr(err.text, "not a JSON object"));
+    ck_assert_int_eq(ism_kube_get(k, &FAKE_CM, "h", "array", &out, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_BAD_RESPONSE);
+    ism_kube_destroy(k);
+}
+END_TEST
+
+START_TEST(huge_answer)
+{
+    ism_kube_t *k = fake_client();
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *out = NULL;
+
+    ck_assert_int_eq(ism_kube_get(k, &FAKE_CM, "h", "huge", &out, &st, &err), -1);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(st.reason, ISM_KUBE_BAD_RESPONSE);
+    ck_assert_int_eq(st.attempts, 1);
+    ck_assert_ptr_nonnull(strstr(err.text, "larger than 64 MiB"));
+    ism_kube_destroy(k);
+}
+END_TEST
+
+START_TEST(too_many_requests)
+{
+    ism_kube_t *k = fake_client();
+    ism_kube_status_t st;
+
+    ck_assert_int_eq(ism_kube_get(k, &FAKE_CM, "h", "busy", NULL, &st, NULL), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(st.reason, ISM_KUBE_TOO_MANY_REQUESTS);
+    ck_assert_int_eq(st.retry_after, 1);
+    ck_assert_int_eq(st.attempts, 3);
+    /* A 404 is not retried. */
+    ck_assert_int_eq(ism_kube_get(k, &FAKE_CM, "h", "absent", NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_NOT_FOUND);
+    ck_assert_int_eq(st.attempts, 1);
+    ism_kube_destroy(k);
+}
+END_TEST
+
+START_TEST(tls_is_verified)
+{
+    ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
+    ism_kube_config_t cfg = *world_config("admin");
+    char wrong_ca[512];
+    ism_kube_status_t st;
+    ism_kube_t *k;
+
+    /* The real API server, checked against a CA that did not sign it. */
+    world = getenv("ISTHMUS_K8S_DIR");
+    snprintf(wrong_ca, sizeof(wrong_ca), "%s/pki/front-proxy-ca.crt", world);
+    cfg.ca_file = wrong_ca;
+    o.max_retries = 0;
+    ck_assert_ptr_nonnull(k = ism_kube_create(&cfg, &o, NULL));
+    ck_assert_int_eq(ism_kube_get(k, &NAMESPACES, NULL, "default", NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_TRANSPORT);
+    ck_assert_int_eq(st.http_code, 0);
+    ism_kube_destroy(k);
+    /* insecure-skip-tls-verify, and only that, lets it through. */
+    cfg.insecure = true;
+    ck_assert_ptr_nonnull(k = ism_kube_create(&cfg, &o, NULL));
+    ck_assert_int_eq(ism_kube_get(k, &NAMESPACES, NULL, "default", NULL, &st, NULL), 0);
+    ism_kube_destroy(k);
+}
+END_TEST
+
+START_TEST(connection_refused)
+{
+    ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
+    ism_kube_config_t cfg = *world_config("admin");
+    char server[64];
+    ism_kube_status_t st;
+    ism_kube_t *k;
+    json_t *cm = configmap("never", "a", "1");
+
+    snprintf(server, sizeof(server), "https://127.0.0.1:%d", free_port());
+    cfg.server = server;
+    o.max_retries = 2;
+    o.backoff_base_ms = 10;
+    o.backoff_cap_ms = 20;
+    ck_assert_ptr_nonnull(k = ism_kube_create(&cfg, &o, NULL));
+    ck_assert_int_eq(ism_kube_get(k, &CONFIGMAPS, "x", "y", NULL, &st, NULL), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    ck_assert_int_eq(st.reason, ISM_KUBE_TRANSPORT);
+    ck_assert_int_eq(st.attempts, 3);
+    /* A write that never left is retried too. */
+    ck_assert_int_eq(ism_kube_create_object(k, &CONFIGMAPS, "x", cm, NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.attempts, 3);
+    json_decref(cm);
+    ism_kube_destroy(k);
+}
+END_TEST
+
+START_TEST(informer_relists_after_compaction)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    struct seen seen = { 0 };
+    ism_kube_t *k = client("admin", 0);
+    ism_kube_informer_t *inf;
+    ism_kube_informer_stats_t s;
+    char cmd[1024];
+
+    churn("old", 4);
+    inf = ism_kube_informer_create(k, &CONFIGMAPS, ns, NULL, NULL, &handlers, &seen, &err);
+    ck_assert(converge(k, inf));
+    int dels = seen.dels;
+    /* While the informer is not looking: changes, then etcd forgets every
+     * older revision, then the API server restarts (and with it the
+     * informer's watch).  Its resourceVersion is gone: only a relist can
+     * bring it back, and the relist must hand over what it missed. */
+    churn("missed", 6);
+    ck_assert_int_eq(ism_kube_delete(admin, &CONFIGMAPS, ns, "old-1", NULL, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(ism_kube_delete(admin, &CONFIGMAPS, ns, "old-2", NULL, NULL, NULL, NULL), 0);
+    snprintf(cmd, sizeof(cmd), "'%s/tests/world/k8s/compact' '%s' >&2", TOP_SRCDIR, world);
+    ck_assert_int_eq(system(cmd), 0);
+    restart_apiserver();
+    ck_assert(converge(k, inf));
+    ism_kube_informer_stats(inf, &s);
+    ck_assert_int_ge(s.gone, 1);
+    ck_assert_int_ge(s.lists, 2);
+    ck_assert_int_eq(seen.syncs, (int)s.lists);
+    /* The relist tells of the two deletes it missed; objects born and gone
+     * while it was away were never seen, so never deleted either. */
+    ck_assert_int_eq(seen.dels - dels, 2);
+    char key[128];
+    snprintf(key, sizeof(key), "%s/old-1", ns);
+    ck_assert_ptr_null(ism_kube_informer_get(inf, key));
+    snprintf(key, sizeof(key), "%s/missed-1", ns);
+    ck_assert_ptr_nonnull(ism_kube_informer_get(inf, key));
+    ism_kube_informer_destroy(inf);
+    ism_kube_destroy(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("kube");
@@ -575,6 +867,17 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, informer_follows_changes);
     tcase_add_test(tc, informer_survives_apiserver_restart);
+    tcase_add_test(tc, informer_relists_after_compaction);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hostile");
+    tcase_add_unchecked_fixture(tc, fake_start, fake_stop);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, html_error_page);
+    tcase_add_test(tc, truncated_json);
+    tcase_add_test(tc, huge_answer);
+    tcase_add_test(tc, too_many_requests);
+    tcase_add_test(tc, tls_is_verified);
+    tcase_add_test(tc, connection_refused);
     suite_add_tcase(s, tc);
     return s;
 }

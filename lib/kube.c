@@ -74,6 +74,7 @@ struct ism_kube {
     bool warned_insecure;
     ism_kube_guard_f guard;
     void *guard_arg;
+    ism_kube_stats_t stats;
 };
 
 /* ------------------------------------------------------------------ time */
@@ -304,6 +305,12 @@ void ism_kube_destroy(ism_kube_t *k)
 const char *ism_kube_namespace(const ism_kube_t *k)
 {
     return k ? k->cfg.namespace_ : NULL;
+}
+
+void ism_kube_stats(const ism_kube_t *k, ism_kube_stats_t *out)
+{
+    if (k && out)
+        *out = k->stats;
 }
 
 void ism_kube_set_write_guard(ism_kube_t *k, ism_kube_guard_f guard, void *arg)
@@ -622,8 +629,13 @@ static void collect_done(ism_kube_t *k)
             continue;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         if (t) {
+            long conns = 0, version = 0;
             t->done = true;
             t->result = m->data.result;
+            curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &conns);
+            curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
+            k->stats.connections += (uint64_t)(conns > 0 ? conns : 0);
+            k->stats.http2 += version == CURL_HTTP_VERSION_2_0;
         }
     }
 }
@@ -674,6 +686,7 @@ ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, long t
     s->on_done = on_done;
     s->arg = arg;
     t->stream = s;
+    k->stats.requests++;
     if (curl_multi_add_handle(k->multi, t->easy) != CURLM_OK) {
         unlink_transfer(k, t);
         transfer_free(t);
@@ -910,6 +923,9 @@ int ism_kube_request(ism_kube_t *k, const char *method, const char *path, const 
         if (rate_limit(k, err) < 0)
             break;
         st->attempts = try + 1;
+        k->stats.requests++;
+        k->stats.writes += strcmp(method, "GET") != 0;
+        k->stats.retries += try > 0;
         transfer_t *t = attempt(k, method, path, text, content_type, st, &sent, err);
         if (t && st->reason == ISM_KUBE_OK) {
             rc = decode_body(t, out, st, err);
@@ -918,6 +934,7 @@ int ism_kube_request(ism_kube_t *k, const char *method, const char *path, const 
         }
         transfer_free(t);
         if (try >= k->opts.max_retries || !retryable(method, st, sent)) {
+            k->stats.failures++;
             ism_err(err, ism_kube_reason_errno(st->reason), "%s %s: %s%s%s (HTTP %ld)",
                     method, path, ism_kube_reason_name(st->reason), st->message[0] ? ": " : "",
                     st->message, st->http_code);

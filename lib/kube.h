@@ -70,6 +70,19 @@ void ism_kube_destroy(ism_kube_t *k);
 /* The namespace of the config's context (or the service account's). */
 const char *ism_kube_namespace(const ism_kube_t *k);
 
+/* Counters since the client was created (for /metrics, and for tests that
+ * a quiet controller writes nothing). */
+typedef struct {
+    uint64_t requests;     /* tries sent, retries included, streams included */
+    uint64_t writes;       /* of which not GET */
+    uint64_t retries;      /* tries after a failed one */
+    uint64_t failures;     /* requests that failed in the end */
+    uint64_t connections;  /* new connections made (TLS handshakes) */
+    uint64_t http2;        /* answers that came over HTTP/2 */
+} ism_kube_stats_t;
+
+void ism_kube_stats(const ism_kube_t *k, ism_kube_stats_t *out);
+
 /* ---------------------------------------------------------------- requests */
 
 typedef enum {

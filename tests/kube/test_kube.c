@@ -288,6 +288,81 @@ START_TEST(list_pages)
 }
 END_TEST
 
+START_TEST(one_http2_connection)
+{
+    ism_kube_t *k = client("admin", 0);
+    ism_kube_informer_t *inf = ism_kube_informer_create(k, &CONFIGMAPS, ns, NULL, NULL, NULL,
+                                                        NULL, NULL);
+    ism_kube_stats_t ks;
+
+    /* Requests and a watch at the same time, all over one connection. */
+    while (!ism_kube_informer_synced(inf))
+        ck_assert_int_eq(ism_kube_run(k, NULL, 0, 100, NULL), 0);
+    for (int i = 0; i < 20; i++) {
+        json_t *cm = configmap("h2", "i", "x");
+        if (i == 0)
+            ck_assert_int_eq(ism_kube_create_object(k, &CONFIGMAPS, ns, cm, NULL, NULL, NULL), 0);
+        ck_assert_int_eq(ism_kube_get(k, &CONFIGMAPS, ns, "h2", NULL, NULL, NULL), 0);
+        json_decref(cm);
+    }
+    ism_kube_stats(k, &ks);
+    ck_assert_int_eq(ks.requests, 1 + 1 + 21); /* list, watch, create + 20 gets */
+    ck_assert_int_eq(ks.writes, 1);
+    ck_assert_int_eq(ks.retries, 0);
+    ck_assert_int_eq(ks.connections, 1);
+    ck_assert_int_eq(ks.http2, 22); /* the watch is still open */
+    ism_kube_informer_destroy(inf);
+    ism_kube_destroy(k);
+}
+END_TEST
+
+/* A service-account token (TokenRequest, via kubectl) into path. */
+static void write_token(const char *path, const char *sa)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' --kubeconfig='%s/admin.kubeconfig' -n %s create token %s "
+             "--duration=10m >'%s.new' && mv '%s.new' '%s'", getenv("ISTHMUS_KUBECTL"), world,
+             ns, sa, path, path, path);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(token_file_is_reread)
+{
+    ism_kube_config_t cfg = *world_config("admin");
+    ism_kube_status_t st;
+    char path[256], cmd[512];
+    ism_kube_t *k;
+    json_t *sa = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ServiceAccount",
+                           "metadata", "name", "reader");
+    static const ism_kube_resource_t SAS = { "", "v1", "serviceaccounts", true };
+
+    ck_assert_ptr_nonnull(getenv("ISTHMUS_KUBECTL"));
+    ck_assert_int_eq(ism_kube_create_object(admin, &SAS, ns, sa, NULL, NULL, NULL), 0);
+    snprintf(path, sizeof(path), "/tmp/isthmus-token-%d", (int)getpid());
+    /* Bearer token only: no client certificate. */
+    cfg.cert_file = cfg.key_file = NULL;
+    cfg.token_file = path;
+    ck_assert_ptr_nonnull(k = ism_kube_create(&cfg, NULL, NULL));
+    /* A token the server does not know: Unauthorized, not retried. */
+    snprintf(cmd, sizeof(cmd), "echo not-a-token >'%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(ism_kube_get(k, &SAS, ns, "reader", NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_UNAUTHORIZED);
+    ck_assert_int_eq(st.attempts, 1);
+    /* The file is replaced by a real token: the next request uses it.  A
+     * service account may not read service accounts: Forbidden proves the
+     * server knew who we are. */
+    write_token(path, "reader");
+    ck_assert_int_eq(ism_kube_get(k, &SAS, ns, "reader", NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_FORBIDDEN);
+    ck_assert_ptr_nonnull(strstr(st.message, "system:serviceaccount:"));
+    ck_assert_ptr_nonnull(strstr(st.message, ":reader"));
+    unlink(path);
+    ism_kube_destroy(k);
+    json_decref(sa);
+}
+END_TEST
+
 START_TEST(typed_errors)
 {
     ism_kube_status_t st;
@@ -386,6 +461,7 @@ START_TEST(events_aggregate_and_rate_limit)
     ck_assert_int_eq(stats.recorded, 80);
     ck_assert_int_eq(stats.created, 26);
     ck_assert_int_eq(stats.dropped, 5);
+
     ck_assert_int_eq(stats.failed, 0);
     /* Three more repeats later: the existing Event's series is updated. */
     for (int i = 0; i < 3; i++)
@@ -860,6 +936,8 @@ static Suite *suite(void)
     tcase_add_test(tc, list_pages);
     tcase_add_test(tc, typed_errors);
     tcase_add_test(tc, write_guard);
+    tcase_add_test(tc, one_http2_connection);
+    tcase_add_test(tc, token_file_is_reread);
     tcase_add_test(tc, events_aggregate_and_rate_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("informers");

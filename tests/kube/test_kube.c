@@ -363,6 +363,25 @@ START_TEST(token_file_is_reread)
 }
 END_TEST
 
+START_TEST(rate_limit)
+{
+    ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
+    ism_kube_t *k;
+
+    o.qps = 5;
+    o.burst = 2;
+    ck_assert_ptr_nonnull(k = ism_kube_create(world_config("admin"), &o, NULL));
+    int64_t t0 = ism_kube_now_ms();
+    for (int i = 0; i < 7; i++)
+        ck_assert_int_eq(ism_kube_get(k, &NAMESPACES, NULL, ns, NULL, NULL, NULL), 0);
+    /* A bucket of 2 filled at 5 per second: the last 5 requests each
+     * waited for a token, so 7 requests take at least 1 s.  A lower bound
+     * the token bucket guarantees, not a speed measurement. */
+    ck_assert_int_ge(ism_kube_now_ms() - t0, 1000 - 5);
+    ism_kube_destroy(k);
+}
+END_TEST
+
 START_TEST(typed_errors)
 {
     ism_kube_status_t st;
@@ -938,6 +957,7 @@ static Suite *suite(void)
     tcase_add_test(tc, write_guard);
     tcase_add_test(tc, one_http2_connection);
     tcase_add_test(tc, token_file_is_reread);
+    tcase_add_test(tc, rate_limit);
     tcase_add_test(tc, events_aggregate_and_rate_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("informers");

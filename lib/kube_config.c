@@ -716,6 +716,14 @@ error:
 
 /* ---- building the config ---------------------------------------------- */
 
+/* A namespace is an RFC 1123 label; it ends up in request paths. */
+static bool namespace_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
+}
+
 void ism_kube_config_destroy(ism_kube_config_t *cfg)
 {
     int saved = errno;
@@ -984,6 +992,11 @@ static ism_kube_config_t *assemble(struct kfile *const *files, int nfiles, const
                 x[X_CLUSTER]->line, str(x[X_CLUSTER]), what, where);
         goto error;
     }
+    if (str(x[X_NAMESPACE]) && !namespace_ok(x[X_NAMESPACE]->value, x[X_NAMESPACE]->len)) {
+        ism_err(err, EINVAL, "%s:%d: namespace of %s: '%s' is not a namespace name", cf->origin,
+                x[X_NAMESPACE]->line, what, x[X_NAMESPACE]->value);
+        goto error;
+    }
     if (str(x[X_USER]) && !(user = find_entry(files, nfiles, K_USER, str(x[X_USER]), &uf))) {
         ism_err(err, EINVAL, "%s:%d: user '%s' of %s not found in %s", cf->origin,
                 x[X_USER]->line, str(x[X_USER]), what, where);
@@ -1131,10 +1144,8 @@ static int read_namespace(ism_kube_config_t *cfg, const char *sa_dir, ism_error_
         rc = ism_err(err, errno, "%s", mine.text);
     while (text && len > 0 && strchr(" \t\r\n", text[len - 1]))
         text[--len] = '\0';
-    for (size_t i = 0; rc == 0 && text && i < len; i++) {
-        if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-", text[i]))
-            rc = ism_err(err, EINVAL, "%s: '%s' is not a namespace name", path, text);
-    }
+    if (rc == 0 && text && len > 0 && (strlen(text) != len || !namespace_ok(text, len)))
+        rc = ism_err(err, EINVAL, "%s: '%s' is not a namespace name", path, text);
     if (rc == 0 && !(cfg->namespace_ = strdup(text && len ? text : "default")))
         rc = ism_err(err, ENOMEM, "out of memory");
     free(text);

@@ -319,6 +319,12 @@ static const struct {
     /* values that would end up in a header, a URL or a path */
     { KC("    server: https://a\n", "    token: \"a\\r\\nX-Evil: 1\"\n"), NULL, EINVAL,
       "test.yaml:14: token of user 'u': contains a space or control character" },
+    { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, namespace: ../../x}\n"
+      "clusters:\n- name: k\n  cluster: {server: https://a}\n",
+      NULL, EINVAL, "test.yaml:4: namespace of context 'c': '../../x' is not a namespace name" },
+    { "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, namespace: Team-A}\n"
+      "clusters:\n- name: k\n  cluster: {server: https://a}\n",
+      NULL, EINVAL, "'Team-A' is not a namespace name" },
     { KC("    server: \"https://a\\0b\"\n", "    {}\n"), NULL, EINVAL,
       "test.yaml:10: server: contains a NUL byte" },
     { KC("    server: ftp://a\n", "    {}\n"), NULL, EINVAL,
@@ -673,6 +679,7 @@ static const struct {
     { "a b", "443", NULL, true, EINVAL, "KUBERNETES_SERVICE_HOST='a b'" },
     { "10.0.0.1", "443", NULL, false, ENOENT, "service-account token @/a/token: No such file" },
     { "10.0.0.1", "443", "Bad_NS", true, EINVAL, "@/a/namespace: 'Bad_NS' is not a namespace" },
+    { "10.0.0.1", "443", "-x\n", true, EINVAL, "@/a/namespace: '-x' is not a namespace" },
 };
 
 START_TEST(in_cluster_bad)

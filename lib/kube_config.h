@@ -41,7 +41,8 @@
  *  - server: http:// or https:// URL; a bare host[:port][/prefix] means
  *    https; trailing slashes are dropped.  server, token, tls-server-name
  *    and proxy-url may not hold spaces or control characters (they end up
- *    in URLs and headers).
+ *    in URLs and headers); a context's namespace must be an RFC 1123
+ *    label (it goes into request paths).
  *  - Refused as contradictions: certificate-authority with its -data,
  *    client-certificate (or -key) with its -data, token with tokenFile,
  *    a certificate without a key or the reverse, insecure-skip-tls-verify

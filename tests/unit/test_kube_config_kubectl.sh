@@ -97,6 +97,25 @@ users:
 YAML
 printf 'current-context: x\nclusters:\n- name: k\n  cluster: {server: https://1}\n- name: k\n  cluster: {server: https://2}\n' >"$tmp/dup"
 
+# W: a kubeconfig written by kubectl itself (its own formatting), with
+# embedded and referenced credentials.
+w=$tmp/w/config
+mkdir "$tmp/w"
+{
+    KUBECONFIG=$w
+    export KUBECONFIG
+    "$kubectl" config set-cluster emb --server=https://127.0.0.1:6443 \
+        --certificate-authority="$tmp/a/ca.crt" --embed-certs=true &&
+        "$kubectl" config set-cluster ref --server=https://[::1]:6443 \
+            --certificate-authority="$tmp/b/ca.crt" --tls-server-name=kubernetes &&
+        "$kubectl" config set-credentials emb --client-certificate="$tmp/a/client.crt" \
+            --client-key="$tmp/a/client.key" --embed-certs=true &&
+        "$kubectl" config set-credentials tok --token=written.by.kubectl &&
+        "$kubectl" config set-context w-emb --cluster=emb --user=emb --namespace=kube-system &&
+        "$kubectl" config set-context w-ref --cluster=ref --user=tok &&
+        "$kubectl" config use-context w-emb
+} >"$tmp/w.log" 2>&1 || { echo "Bail out! kubectl config set-* failed: $(cat "$tmp/w.log")"; exit 1; }
+
 # "A:B" -> "<tmp>/a/config:<tmp>/b/config"; M is a missing file, D one
 # that kubectl refuses (a name used twice).
 paths() {
@@ -105,6 +124,7 @@ paths() {
         A | B | C) printf '%s/%s/config' "$tmp" "$(echo "$f" | tr ABC abc)" ;;
         M) printf '%s/missing' "$tmp" ;;
         D) printf '%s/dup' "$tmp" ;;
+        W) printf '%s' "$w" ;;
         esac
         printf ':'
     done | sed 's/:$//'
@@ -165,7 +185,7 @@ both_fail() {
     fi
 }
 
-echo "1..19"
+echo "1..22"
 echo "# kubectl: $kubectl, $("$kubectl" version --client 2>/dev/null | head -1)"
 same A ""
 same A:B ""
@@ -182,6 +202,9 @@ same B:C:A c-ctx
 same A:C:B c-certs
 same C:B:A c-certs
 same "::M:C::B:" ""
+same W ""
+same W w-ref
+same W:A:B b-data
 both_fail A:B zz
 both_fail D ""
 both_fail C ""

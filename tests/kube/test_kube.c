@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lib/kube.h"
+#include "lib/kube_config.h"
 #include "lib/kube_events.h"
 #include "lib/kube_watch.h"
 #include "tests/kube/world.h"
@@ -379,6 +380,126 @@ START_TEST(rate_limit)
      * the token bucket guarantees, not a speed measurement. */
     ck_assert_int_ge(ism_kube_now_ms() - t0, 1000 - 5);
     ism_kube_destroy(k);
+}
+END_TEST
+
+/* Who the API server says we are (authentication.k8s.io/v1
+ * SelfSubjectReview), with a client made from cfg. */
+static char *whoami(const ism_kube_config_t *cfg)
+{
+    static const ism_kube_resource_t REVIEWS = { "authentication.k8s.io", "v1",
+                                                 "selfsubjectreviews", false };
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *review = json_pack("{s:s, s:s}", "apiVersion", "authentication.k8s.io/v1", "kind",
+                               "SelfSubjectReview"), *out = NULL;
+    ism_kube_t *k = ism_kube_create(cfg, NULL, &err);
+    char *user;
+
+    ck_assert_msg(k != NULL, "%s", err.text);
+    ck_assert_msg(ism_kube_create_object(k, &REVIEWS, NULL, review, &out, NULL, &err) == 0, "%s",
+                  err.text);
+    user = strdup(json_string_value(json_object_get(
+        json_object_get(json_object_get(out, "status"), "userInfo"), "username")));
+    json_decref(review);
+    json_decref(out);
+    ism_kube_destroy(k);
+    return user;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Every way to authenticate, each read from its own source, against the
+ * real API server: client certificate data in a kubeconfig (the world's),
+ * a bearer token inline and from tokenFile, two files merged through a
+ * colon list, and the in-cluster service-account files. */
+START_TEST(kubeconfig_auth_modes)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_kube_config_t *cfg;
+    char path[1024], dir[200], text[4096], token[2048] = "", *user;
+    json_t *sa = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ServiceAccount",
+                           "metadata", "name", "robot");
+    static const ism_kube_resource_t SAS = { "", "v1", "serviceaccounts", true };
+    const char *server = world_config("admin")->server;
+    FILE *f;
+
+    for (int i = 0; i < 2; i++) {
+        const char *who = i ? "isthmusd" : "admin";
+        snprintf(path, sizeof(path), "%s/%s.kubeconfig", world, who);
+        cfg = ism_kube_config_load(path, NULL, &err);
+        ck_assert_msg(cfg != NULL, "%s", err.text);
+        user = whoami(cfg);
+        ck_assert_str_eq(user, i ? "isthmusd" : "isthmus-admin");
+        free(user);
+        ism_kube_config_destroy(cfg);
+    }
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &SAS, ns, sa, NULL, NULL, NULL), 0);
+    snprintf(dir, sizeof(dir), "/tmp/isthmus-auth-%d", (int)getpid());
+    snprintf(text, sizeof(text), "mkdir -p %s && cp %s/pki/ca.crt %s/ca.crt", dir, world, dir);
+    ck_assert_int_eq(system(text), 0);
+    snprintf(path, sizeof(path), "%s/token", dir);
+    write_token(path, "robot");
+    ck_assert_ptr_nonnull(f = fopen(path, "r"));
+    ck_assert_ptr_nonnull(fgets(token, sizeof(token), f));
+    fclose(f);
+    token[strcspn(token, "\n")] = '\0';
+
+    /* A token inline, in a second file that only has the user; the first
+     * file has the cluster and the context (relative CA path). */
+    snprintf(text, sizeof(text),
+             "apiVersion: v1\nkind: Config\ncurrent-context: robot\nclusters:\n- name: w\n"
+             "  cluster: {server: \"%s\", certificate-authority: ca.crt}\ncontexts:\n"
+             "- name: robot\n  context: {cluster: w, user: robot, namespace: %s}\n", server, ns);
+    snprintf(path, sizeof(path), "%s/a.yaml", dir);
+    write_file(path, text);
+    snprintf(text, sizeof(text), "users:\n- name: robot\n  user:\n    token: %s\n", token);
+    snprintf(path, sizeof(path), "%s/b.yaml", dir);
+    write_file(path, text);
+    snprintf(path, sizeof(path), "%s/missing.yaml:%s/a.yaml:%s/b.yaml", dir, dir, dir);
+    ck_assert_msg((cfg = ism_kube_config_load(path, NULL, &err)) != NULL, "%s", err.text);
+    ck_assert_str_eq(cfg->namespace_, ns);
+    user = whoami(cfg);
+    ck_assert_ptr_nonnull(strstr(user, ":robot"));
+    free(user);
+    ism_kube_config_destroy(cfg);
+
+    /* tokenFile. */
+    snprintf(text, sizeof(text), "users:\n- name: robot\n  user: {tokenFile: token}\n");
+    snprintf(path, sizeof(path), "%s/b.yaml", dir);
+    write_file(path, text);
+    snprintf(path, sizeof(path), "%s/a.yaml:%s/b.yaml", dir, dir);
+    ck_assert_msg((cfg = ism_kube_config_load(path, NULL, &err)) != NULL, "%s", err.text);
+    user = whoami(cfg);
+    ck_assert_ptr_nonnull(strstr(user, ":robot"));
+    free(user);
+    ism_kube_config_destroy(cfg);
+
+    /* In a pod: the service-account directory and the service address. */
+    char port[16];
+    snprintf(port, sizeof(port), "%s", strrchr(server, ':') + 1);
+    setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", port, 1);
+    snprintf(path, sizeof(path), "%s/namespace", dir);
+    write_file(path, ns);
+    ck_assert_msg((cfg = ism_kube_config_in_cluster(dir, &err)) != NULL, "%s", err.text);
+    ck_assert_str_eq(cfg->namespace_, ns);
+    user = whoami(cfg);
+    ck_assert_ptr_nonnull(strstr(user, ":robot"));
+    free(user);
+    ism_kube_config_destroy(cfg);
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    unsetenv("KUBERNETES_SERVICE_PORT");
+
+    snprintf(text, sizeof(text), "rm -rf %s", dir);
+    ck_assert_int_eq(system(text), 0);
+    json_decref(sa);
 }
 END_TEST
 
@@ -958,6 +1079,7 @@ static Suite *suite(void)
     tcase_add_test(tc, one_http2_connection);
     tcase_add_test(tc, token_file_is_reread);
     tcase_add_test(tc, rate_limit);
+    tcase_add_test(tc, kubeconfig_auth_modes);
     tcase_add_test(tc, events_aggregate_and_rate_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("informers");

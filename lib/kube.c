@@ -816,10 +816,14 @@ static int rate_limit(ism_kube_t *k, ism_error_t *err)
 /* One try: send, wait for the answer, decode.  Returns the transfer (for
  * its body), or NULL after filling st for a transport failure. */
 static transfer_t *attempt(ism_kube_t *k, const char *method, const char *path,
-                           const char *body, const char *content_type, ism_kube_status_t *st,
-                           bool *sent, ism_error_t *err)
+                           const char *body, const char *content_type, int64_t deadline,
+                           ism_kube_status_t *st, bool *sent, ism_error_t *err)
 {
-    transfer_t *t = transfer_new(k, method, path, body, content_type, k->opts.timeout_ms, err);
+    int64_t timeout = k->opts.timeout_ms;
+    if (deadline && deadline - ism_kube_now_ms() < timeout)
+        timeout = deadline - ism_kube_now_ms();
+    transfer_t *t = transfer_new(k, method, path, body, content_type, timeout > 0 ? timeout : 1,
+                                 err);
     long code = 0;
 
     *sent = false;
@@ -845,6 +849,17 @@ static transfer_t *attempt(ism_kube_t *k, const char *method, const char *path,
         return NULL;
     }
     *sent = true;
+    if (deadline && ism_kube_now_ms() > deadline) {
+        /* Done, but after this process stopped being allowed to write:
+         * whatever the answer says, nobody may count on it. */
+        st->reason = ISM_KUBE_TIMEOUT;
+        st->http_code = code;
+        snprintf(st->message, sizeof(st->message),
+                 "the write guard's deadline passed during the request; it may or may not "
+                 "have been applied");
+        transfer_free(t);
+        return NULL;
+    }
     if (t->too_big) {
         st->reason = ISM_KUBE_BAD_RESPONSE;
         st->http_code = code;
@@ -911,22 +926,28 @@ int ism_kube_request(ism_kube_t *k, const char *method, const char *path, const 
         *out = NULL;
     if (!k || !method || !path || path[0] != '/')
         return ism_err(err, EINVAL, "kube request: bad arguments");
-    if (strcmp(method, "GET") != 0 && k->guard && !k->guard(k->guard_arg)) {
-        st->reason = ISM_KUBE_NOT_LEADER;
-        snprintf(st->message, sizeof(st->message), "not the leader: write refused");
-        return ism_err(err, EPERM, "%s %s: not the leader, write refused", method, path);
-    }
     if (body && !(text = json_dumps(body, JSON_COMPACT)))
         return ism_err(err, ENOMEM, "%s %s: cannot encode the body", method, path);
     for (int try = 0;; try++) {
         bool sent;
+        int64_t deadline = 0;
         if (rate_limit(k, err) < 0)
             break;
+        if (strcmp(method, "GET") != 0 && k->guard) {
+            int64_t left = k->guard(k->guard_arg);
+            if (left <= 0) {
+                st->reason = ISM_KUBE_NOT_LEADER;
+                snprintf(st->message, sizeof(st->message), "not the leader: write refused");
+                ism_err(err, EPERM, "%s %s: not the leader, write refused", method, path);
+                break;
+            }
+            deadline = ism_kube_now_ms() + left;
+        }
         st->attempts = try + 1;
         k->stats.requests++;
         k->stats.writes += strcmp(method, "GET") != 0;
         k->stats.retries += try > 0;
-        transfer_t *t = attempt(k, method, path, text, content_type, st, &sent, err);
+        transfer_t *t = attempt(k, method, path, text, content_type, deadline, st, &sent, err);
         if (t && st->reason == ISM_KUBE_OK) {
             rc = decode_body(t, out, st, err);
             transfer_free(t);

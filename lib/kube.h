@@ -192,10 +192,15 @@ int ism_kube_list(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
 
 /* ---------------------------------------------------------------- write guard */
 
-/* A write guard is asked before every non-GET request; when it returns
- * false the request fails at once with ISM_KUBE_NOT_LEADER (EPERM) and
- * nothing is sent.  The leader elector installs itself as the guard. */
-typedef bool (*ism_kube_guard_f)(void *arg);
+/* A write guard is asked before every try of a non-GET request how long
+ * this process may still write, in ms.  When it answers 0 or less the
+ * request fails at once with ISM_KUBE_NOT_LEADER (EPERM) and nothing is
+ * sent.  Otherwise the try must be over by then: its timeout is cut to the
+ * answer, and an answer that arrives later is reported as ISM_KUBE_TIMEOUT
+ * (the write may or may not have been applied; it is not retried).  So no
+ * write of a leader frozen mid-request can reach the server after its
+ * lease let it write.  The leader elector installs itself as the guard. */
+typedef int64_t (*ism_kube_guard_f)(void *arg);
 void ism_kube_set_write_guard(ism_kube_t *k, ism_kube_guard_f guard, void *arg);
 
 /* ---------------------------------------------------------------- event loop */

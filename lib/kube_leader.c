@@ -26,9 +26,10 @@ struct ism_kube_leader {
     int64_t observed_at;     /* monotonic ms when it last changed */
 };
 
-static bool guard(void *arg)
+static int64_t guard(void *arg)
 {
-    return ism_kube_leader_is_leader(arg);
+    const ism_kube_leader_t *le = arg;
+    return le->valid_until - ism_kube_now_ms();
 }
 
 bool ism_kube_leader_is_leader(const ism_kube_leader_t *le)

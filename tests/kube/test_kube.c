@@ -530,10 +530,10 @@ START_TEST(typed_errors)
 }
 END_TEST
 
-static bool refuse(void *arg)
+static int64_t refuse(void *arg)
 {
     (*(int *)arg)++;
-    return false;
+    return 0;
 }
 
 START_TEST(write_guard)

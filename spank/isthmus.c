@@ -123,8 +123,8 @@ static int parse_args(int ac, char **av)
             snprintf(g.topology, sizeof(g.topology), "%s", a + 9);
         else if (strncmp(a, "default_layout=", 15) == 0 ? ism_plan_opts_parse(a + 15, &g.admin, &err)
                  : ism_plan_opts_parse(a, &g.admin, &err)) {
-            slurm_error("isthmus: plugstack.conf argument '%s': %s (want default_layout=WORD, "
-                        "mem=WORD, verbose, cache=/PATH or topology=/PATH)", a, err.text);
+            slurm_error("isthmus: plugstack.conf argument '%s': %s; also accepted: "
+                        "default_layout=WORD, cache=/PATH, topology=/PATH", a, err.text);
             return -1;
         }
         g.admin.layout_set = false; /* a default, not a choice: the user may name one */
@@ -167,8 +167,10 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
     spank_context_t ctx = spank_context();
     ism_topo_t *topo = NULL;
 
+    /* A typo in plugstack.conf fails every srun, sbatch and step with the
+     * message, but must not stop slurmd: the node stays up and says why. */
     if (parse_args(ac, av) < 0)
-        return -1;
+        return ctx == S_CTX_SLURMD ? 0 : -1;
     if (ctx == S_CTX_LOCAL || ctx == S_CTX_REMOTE || ctx == S_CTX_ALLOCATOR) {
         if (spank_option_register(sp, &bind_option) != ESPANK_SUCCESS) {
             slurm_error("isthmus: cannot register --%s", bind_option.name);
@@ -333,6 +335,52 @@ static int bind_mems(const ism_bitmap_t *mems)
     return (int)syscall(SYS_set_mempolicy, MPOL_BIND, mask, (unsigned long)ISM_TOPO_MAX_NUMA + 1);
 }
 
+/* The memory nodes of the calling task's cpuset, or NULL when unknown. */
+static ism_bitmap_t *mems_allowed(void)
+{
+    static const char key[] = "Mems_allowed_list:";
+    FILE *f = fopen("/proc/self/status", "re");
+    ism_bitmap_t *b = NULL;
+    char line[4096];
+
+    if (!f)
+        return NULL;
+    while (!b && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, key, sizeof(key) - 1) == 0)
+            b = ism_bitmap_parse_list(line + sizeof(key) - 1 + strspn(line + sizeof(key) - 1, " \t"),
+                                      NULL);
+    }
+    fclose(f);
+    return b;
+}
+
+/* Bind memory to the slot's nodes that the cpuset allows; note says what
+ * was left out.  -1 when the kernel refuses. */
+static int bind_slot_mems(const struct ism_plan_slot *s, char *note, size_t size)
+{
+    ism_bitmap_t *mems = ism_bitmap_dup(s->mems), *allowed = mems_allowed();
+    int rc = 0;
+
+    if (!mems) {
+        ism_bitmap_destroy(allowed);
+        return -1;
+    }
+    if (allowed)
+        ism_bitmap_and(mems, allowed);
+    if (ism_bitmap_empty(mems)) {
+        char *want = ism_bitmap_format_list(s->mems), *have = ism_bitmap_format_list(allowed);
+        snprintf(note, size, " (memory not bound: NUMA nodes %s are outside the cpuset's %s)",
+                 want ? want : "?", have ? have : "?");
+        free(want);
+        free(have);
+    } else {
+        rc = bind_mems(mems);
+    }
+    ism_bitmap_destroy(allowed);
+    ism_bitmap_destroy(mems);
+    return rc;
+}
+
 static void say(const struct ism_plan_slot *s, int task, uint32_t global, const ism_bitmap_t *got,
                 const char *note)
 {
@@ -383,12 +431,14 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
             slurm_error("isthmus: task %d: binding to cpus failed: %s", task, strerror(errno));
             return -1;
         }
-        if (g.opts.mem != ISM_MEM_NONE && !ism_bitmap_empty(s->mems) && bind_mems(s->mems) < 0) {
+        if (g.opts.mem != ISM_MEM_NONE && !ism_bitmap_empty(s->mems) &&
+            bind_slot_mems(s, note, sizeof(note)) < 0) {
             slurm_error("isthmus: task %d: binding memory failed: %s", task, strerror(errno));
             rc = -1;
         }
         if (got && !ism_bitmap_equal(got, s->cpus))
-            snprintf(note, sizeof(note), " (the task's cpuset narrowed the binding)");
+            snprintf(note + strlen(note), sizeof(note) - strlen(note),
+                     " (the task's cpuset narrowed the binding)");
     }
     if (g.opts.verbose && rc == 0)
         say(s, task, global, got, note);

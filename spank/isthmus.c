@@ -66,7 +66,7 @@ static struct {
     char node[64];
 } g;
 
-static int bind_option_cb(int val, const char *optarg, int remote);
+static int bind_option_cb(int val, const char *arg, int remote);
 
 static struct spank_option bind_option = {
     "isthmus-bind", "compact|spread|numa|none[,verbose][,mem=local|hbm|none]",
@@ -92,9 +92,9 @@ static int take_user_text(const char *text, const char *from)
     return 0;
 }
 
-static int bind_option_cb(int val, const char *optarg, int remote)
+static int bind_option_cb(int val, const char *arg, int remote)
 {
-    return take_user_text(optarg, "--isthmus-bind");
+    return take_user_text(arg, "--isthmus-bind");
 }
 
 static void cache_path_default(void)

@@ -25,7 +25,9 @@
  * Layouts:
  *   compact  cores in (socket, NUMA node, L3, index) order, consumer after
  *            consumer: a consumer fills an L3 before the next L3, a NUMA
- *            node before the next, a socket before the next.
+ *            node before the next, a socket before the next.  A consumer
+ *            that does not fit in what is left of a NUMA node goes whole
+ *            to the next node that can hold it, when there is one.
  *   spread   consumers round-robin over the allocation's NUMA nodes:
  *            consumer i starts in NUMA node i mod n; inside a node, compact.
  *   numa     every consumer's cores inside one NUMA node (first fit in

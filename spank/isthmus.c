@@ -59,6 +59,7 @@ static struct {
     /* Filled in slurmstepd before the tasks fork. */
     struct ism_plan_opts opts;
     bool enabled;
+    bool asked;                /* the user named a layout: no plan = the task fails */
     bool plan_only;            /* topology from an XML file: plan, do not bind */
     char source[1100];         /* where the topology came from, for the verbose line */
     ism_plan_t *plan;
@@ -282,7 +283,7 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
         spank_getenv(sp, ENV_BIND, env, sizeof(env)) == ESPANK_SUCCESS &&
         take_user_text(env, "$" ENV_BIND) < 0) {
         snprintf(g.failure, sizeof(g.failure), "$%s=%.100s is not a valid binding", ENV_BIND, env);
-        g.enabled = true;
+        g.enabled = g.asked = true;
         return 0;
     }
     g.opts = g.admin;
@@ -293,6 +294,7 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
     if (get_u32(sp, S_JOB_STEPID, &stepid) < 0 || stepid == SLURM_EXTERN_CONT)
         return 0;
     g.enabled = true;
+    g.asked = g.opts.layout_set;
     plan_step(sp, stepid);
     return 0;
 }
@@ -410,8 +412,17 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
     if (!g.enabled)
         return 0;
     if (!g.plan) {
-        slurm_error("isthmus: %s", g.failure[0] ? g.failure : "no plan");
-        return -1;
+        /* Asked for by the user: fail rather than run unbound.  Only the
+         * site's default: the job runs as Slurm placed it (an overcommitted
+         * step, -O, has more tasks than cpus), and task 0 says why. */
+        if (g.asked) {
+            slurm_error("isthmus: %s", g.failure[0] ? g.failure : "no plan");
+            return -1;
+        }
+        if (spank_get_item(sp, S_TASK_ID, &task) == ESPANK_SUCCESS && task == 0)
+            fprintf(stderr, "isthmus: warning: tasks not bound by isthmus: %s\n",
+                    g.failure[0] ? g.failure : "no plan");
+        return 0;
     }
     if (spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0 ||
         task >= g.plan->nslots) {

@@ -364,10 +364,13 @@ static int fill_slot(const struct work *w, struct ism_plan_slot *s, int c, ism_e
 
 static void work_free(struct work *w)
 {
+    int saved = errno; /* ism_plan_create reads the attempt's errno after this */
+
     free(w->units);
     free(w->owner);
     free(w->groups);
     memset(w, 0, sizeof(*w));
+    errno = saved;
 }
 
 /* One attempt: whole cores or threads.  Returns a plan or NULL. */

@@ -16,22 +16,6 @@
 #include "lib/topology.h"
 #include "unit.h"
 
-static const char *const machines[] = {
-    "16-2gr2gr2n2c+misc.xml",
-    "16amd64-8n2c-cpusets.xml",
-    "16em64t-4s2c2t.xml",
-    "192em64t-12gr2n8c2t.xml",
-    "28intel64-2p2g7c-CoDgroups.v1tov2.xml",
-    "32em64t-2n8c2t-pci-normalio.xml",
-    "8intel64-4n2t-memattrs.xml",
-    "96em64t-4n4d3ca2co-pci.xml",
-    "corona.xml",
-    "fakecpukinds.xml",
-    "power8gpudistances.xml",
-    "sierra.xml",
-    "tuo.SPX.xml",
-};
-
 static const char *xml_path(const char *name)
 {
     static char path[1024];

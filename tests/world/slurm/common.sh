@@ -73,3 +73,36 @@ log_tails() {
         printf '\n===== %s (last %s lines) =====\n%s\n' "$f" "$lines" "$text" >&2
     done
 }
+
+# TAP for the test scripts (smoke, spank): ok, not_ok, check, bail; count and failed
+# say how many ran and failed.
+
+count=0
+failed=0
+
+ok() {
+    count=$((count + 1))
+    echo "ok $count - $1"
+}
+
+not_ok() {
+    count=$((count + 1))
+    failed=$((failed + 1))
+    echo "not ok $count - $1"
+    shift
+    # The rest are diagnostics, one "# " line each.
+    local line
+    for line in "$@"; do
+        printf '%s\n' "$line" | sed 's/^/#   /'
+    done
+}
+
+# check DESC GOT WANT: one test comparing two strings.
+check() {
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
+}
+
+bail() {
+    echo "Bail out! $*"
+    exit 1
+}

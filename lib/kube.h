@@ -151,6 +151,12 @@ int ism_kube_get(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
 int ism_kube_create_object(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
                            const json_t *obj, json_t **out, ism_kube_status_t *st,
                            ism_error_t *err);
+/* POST obj to a subresource of an object: "binding" or "eviction" of a
+ * pod, for instance.  out as above (NULL is fine: some answer a Status). */
+int ism_kube_create_subresource(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                                const char *name, const char *sub, const json_t *obj,
+                                json_t **out, ism_kube_status_t *st, ism_error_t *err);
+
 /* PUT obj (which carries metadata.resourceVersion for optimistic locking)
  * to the object or to its subresource sub (NULL for none). */
 int ism_kube_update(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,

@@ -45,6 +45,21 @@ int ism_kube_create_object(ism_kube_t *k, const ism_kube_resource_t *r, const ch
     return rc;
 }
 
+int ism_kube_create_subresource(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                                const char *name, const char *sub, const json_t *obj,
+                                json_t **out, ism_kube_status_t *st, ism_error_t *err)
+{
+    char *path = ism_kube_path(r, ns, name, sub);
+    int rc;
+
+    if (!path || !name || !sub || !json_is_object(obj))
+        rc = ism_err(err, EINVAL, "create %s: bad resource, name or object", sub ? sub : "");
+    else
+        rc = ism_kube_request(k, "POST", path, obj, NULL, out, st, err);
+    free(path);
+    return rc;
+}
+
 int ism_kube_update(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
                     const json_t *obj, const char *sub, json_t **out, ism_kube_status_t *st,
                     ism_error_t *err)

@@ -503,6 +503,74 @@ START_TEST(kubeconfig_auth_modes)
 }
 END_TEST
 
+static const ism_kube_resource_t PODS = { "", "v1", "pods", true };
+static const ism_kube_resource_t NODES = { "", "v1", "nodes", false };
+
+/* A pod no scheduler picks up (schedulerName nobody serves). */
+static json_t *pod(const char *name)
+{
+    return json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:[{s:s, s:s}]}}", "apiVersion", "v1", "kind",
+                     "Pod", "metadata", "name", name, "spec", "schedulerName", "nobody",
+                     "containers", "name", "c", "image", "busybox");
+}
+
+/* The subresources a scheduler and a controller use: a Node's status,
+ * a pod's binding, a pod's eviction. */
+START_TEST(subresources)
+{
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
+    char node[96];
+    json_t *n, *p = pod("bound"), *q = pod("evicted"), *out = NULL;
+
+    snprintf(node, sizeof(node), "%s-node", ns);
+    n = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Node", "metadata", "name",
+                  node);
+    ck_assert_msg(ism_kube_create_object(admin, &NODES, NULL, n, NULL, &st, &err) == 0, "%s",
+                  err.text);
+    json_t *status = json_pack("{s:{s:{s:s, s:s}}}", "status", "capacity", "cpu", "96", "memory",
+                               "64Gi");
+    ck_assert_msg(ism_kube_patch(admin, &NODES, NULL, node, "status", ISM_KUBE_PATCH_MERGE,
+                                 status, NULL, &out, &st, &err) == 0, "%s", err.text);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(out, "status"), "capacity"), "cpu")),
+                     "96");
+    json_decref(out);
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &PODS, ns, p, NULL, &st, &err), 0);
+    json_t *binding = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
+                                "Binding", "metadata", "name", "bound", "target", "kind", "Node",
+                                "name", node);
+    ck_assert_msg(ism_kube_create_subresource(admin, &PODS, ns, "bound", "binding", binding,
+                                              NULL, &st, &err) == 0, "%s", err.text);
+    ck_assert_int_eq(ism_kube_get(admin, &PODS, ns, "bound", &out, &st, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(out, "spec"), "nodeName")),
+                     node);
+    json_decref(out);
+    /* A second binding of the same pod is refused: Conflict. */
+    ck_assert_int_eq(ism_kube_create_subresource(admin, &PODS, ns, "bound", "binding", binding,
+                                                 NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_CONFLICT);
+
+    ck_assert_int_eq(ism_kube_create_object(admin, &PODS, ns, q, NULL, &st, &err), 0);
+    json_t *eviction = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "policy/v1", "kind",
+                                 "Eviction", "metadata", "name", "evicted", "namespace", ns);
+    ck_assert_msg(ism_kube_create_subresource(admin, &PODS, ns, "evicted", "eviction", eviction,
+                                              NULL, &st, &err) == 0, "%s", err.text);
+    /* Not bound to a node, so the pod goes at once. */
+    ck_assert_int_eq(ism_kube_get(admin, &PODS, ns, "evicted", NULL, &st, NULL), -1);
+    ck_assert_int_eq(st.reason, ISM_KUBE_NOT_FOUND);
+
+    ism_kube_delete(admin, &NODES, NULL, node, NULL, NULL, NULL, NULL);
+    json_decref(n);
+    json_decref(status);
+    json_decref(binding);
+    json_decref(eviction);
+    json_decref(p);
+    json_decref(q);
+}
+END_TEST
+
 START_TEST(typed_errors)
 {
     ism_kube_status_t st;
@@ -740,6 +808,21 @@ START_TEST(informer_follows_changes)
     ism_kube_informer_stats_t s;
     ism_kube_informer_stats(inf, &s);
     ck_assert_int_eq(s.lists, 1);
+
+    /* A label selector: only our ConfigMaps, not the namespace's
+     * kube-root-ca.crt, on the same loop as the first informer. */
+    ism_kube_informer_t *sel = ism_kube_informer_create(k, &CONFIGMAPS, ns, "isthmus.io/test=kube",
+                                                        NULL, NULL, NULL, &err);
+    ck_assert_ptr_nonnull(sel);
+    while (!ism_kube_informer_synced(sel))
+        ck_assert_int_eq(ism_kube_run(k, NULL, 0, 100, NULL), 0);
+    char key[128];
+    snprintf(key, sizeof(key), "%s/kube-root-ca.crt", ns);
+    ck_assert_ptr_nonnull(ism_kube_informer_get(inf, key));
+    ck_assert_ptr_null(ism_kube_informer_get(sel, key));
+    ck_assert_int_eq(json_object_size(ism_kube_informer_cache(sel)),
+                     json_object_size(ism_kube_informer_cache(inf)) - 1);
+    ism_kube_informer_destroy(sel);
     ism_kube_informer_destroy(inf);
     ism_kube_destroy(k);
 }
@@ -1080,6 +1163,7 @@ static Suite *suite(void)
     tcase_add_test(tc, token_file_is_reread);
     tcase_add_test(tc, rate_limit);
     tcase_add_test(tc, kubeconfig_auth_modes);
+    tcase_add_test(tc, subresources);
     tcase_add_test(tc, events_aggregate_and_rate_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("informers");

@@ -760,6 +760,39 @@ static void fill_job_desc(job_desc_msg_t *d, const struct ism_slurm_alloc_req *r
     d->immediate = req->immediate ? 1 : 0;
 }
 
+/* Pending reasons slurmctld gives at submission when the request does not
+ * fit the configuration: such a job would wait forever (the default
+ * EnforcePartLimits=NO queues it instead of refusing it).  NULL for any
+ * other reason. */
+static const char *hopeless_reason(uint32_t reason)
+{
+    switch (reason) {
+    case WAIT_PART_NODE_LIMIT: return "more nodes than the partition allows (PartitionNodeLimit)";
+    case WAIT_PART_TIME_LIMIT: return "a longer time than the partition allows (PartitionTimeLimit)";
+    case WAIT_PART_CONFIG: return "more than the partition's nodes can hold (PartitionConfig)";
+    case FAIL_BAD_CONSTRAINTS: return "constraints no node satisfies (BadConstraints)";
+    case FAIL_ACCOUNT: return "an invalid account (InvalidAccount)";
+    case FAIL_QOS: return "an invalid QOS (InvalidQOS)";
+    default: return NULL;
+    }
+}
+
+/* Cancel a just queued job that can never start, and say why. */
+static int refuse_hopeless(uint32_t job_id, ism_error_t *err)
+{
+    job_info_msg_t *msg = NULL;
+    const char *why = NULL;
+
+    if (slurm_load_job(&msg, job_id, SHOW_LOCAL) == 0 && msg && msg->record_count == 1)
+        why = hopeless_reason(msg->job_array[0].state_reason);
+    slurm_free_job_info_msg(msg);
+    if (!why)
+        return 0;
+    slurm_kill_job(job_id, SIGKILL, 0);
+    return ism_err(err, EINVAL, "job %u asks for %s; it could never start, so it was cancelled",
+                   job_id, why);
+}
+
 int ism_slurm_allocate(ism_slurm_t *s, const struct ism_slurm_alloc_req *req,
                        struct ism_slurm_alloc *alloc, ism_error_t *err)
 {
@@ -780,6 +813,10 @@ int ism_slurm_allocate(ism_slurm_t *s, const struct ism_slurm_alloc_req *req,
     snprintf(alloc->nodes, sizeof(alloc->nodes), "%s",
              alloc->granted ? resp->node_list : "");
     slurm_free_resource_allocation_response_msg(resp);
+    if (!alloc->granted && refuse_hopeless(alloc->job_id, err) < 0) {
+        alloc->job_id = 0;
+        return -1;
+    }
     return 0;
 }
 

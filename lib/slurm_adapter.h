@@ -157,7 +157,13 @@ struct ism_slurm_alloc {
 
 /* Ask for an allocation for the calling user: no script, no listening
  * port, so nothing waits for slurmctld's answer and nothing runs on the
- * nodes.  It lives until ism_slurm_complete, a cancel or its time limit. */
+ * nodes.  It lives until ism_slurm_complete, a cancel or its time limit.
+ * A request slurmctld refuses (unknown partition, invalid account with
+ * accounting enforced) fails at once with Slurm's error; one that slurmctld
+ * queued although it can never start (more nodes or cpus than the
+ * partition has) is cancelled and fails with EINVAL saying why.  A failed
+ * call is not retried here: a lost answer could mean a granted job, which
+ * the caller finds again by its name. */
 int ism_slurm_allocate(ism_slurm_t *s, const struct ism_slurm_alloc_req *req,
                        struct ism_slurm_alloc *alloc, ism_error_t *err);
 /* End an allocation as done (like salloc's exit), with exit code rc. */

@@ -54,6 +54,43 @@ struct ism_slurm {
     bool jobs_fresh;
 };
 
+/* Exported by libslurm but not declared: frees xmalloc'd memory. */
+extern void slurm_xfree_ptr(void *ptr);
+
+/* slurm_free_node_info_msg of 22.05.8 forgets each node's comment and
+ * extra (valgrind found it; its slurm_free_node_info_members has no
+ * xfree for them), which would leak every Extra field on every changed
+ * poll.  Free them first; the NULLs keep a fixed release from freeing
+ * them twice. */
+static void free_node_msg(node_info_msg_t *msg)
+{
+    for (uint32_t i = 0; msg && i < msg->record_count; i++) {
+        slurm_xfree_ptr(msg->node_array[i].extra);
+        slurm_xfree_ptr(msg->node_array[i].comment);
+        msg->node_array[i].extra = NULL;
+        msg->node_array[i].comment = NULL;
+    }
+    slurm_free_node_info_msg(msg);
+}
+
+/* Likewise slurm_free_job_info_msg of 22.05.8 forgets five strings of
+ * each job that it unpacks (compare slurm_free_job_info_members with
+ * _unpack_job_info_members): admin_comment, cluster_features, cronspec,
+ * prefer, system_comment. */
+static void free_job_msg(job_info_msg_t *msg)
+{
+    for (uint32_t i = 0; msg && i < msg->record_count; i++) {
+        slurm_job_info_t *j = &msg->job_array[i];
+        char **leaked[] = { &j->admin_comment, &j->cluster_features, &j->cronspec, &j->prefer,
+                            &j->system_comment };
+        for (size_t k = 0; k < sizeof(leaked) / sizeof(leaked[0]); k++) {
+            slurm_xfree_ptr(*leaked[k]);
+            *leaked[k] = NULL;
+        }
+    }
+    slurm_free_job_info_msg(msg);
+}
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static const char *init_conf;
 
@@ -141,9 +178,9 @@ void ism_slurm_reset(ism_slurm_t *s)
 {
     if (!s)
         return;
-    slurm_free_node_info_msg(s->node_msg);
+    free_node_msg(s->node_msg);
     slurm_free_partition_info_msg(s->part_msg);
-    slurm_free_job_info_msg(s->job_msg);
+    free_job_msg(s->job_msg);
     s->node_msg = NULL;
     s->part_msg = NULL;
     s->job_msg = NULL;
@@ -176,7 +213,7 @@ static node_info_msg_t *load_one_node(const char *node, ism_error_t *err)
         return NULL;
     }
     if (!msg || msg->record_count == 0 || !msg->node_array[0].name) {
-        slurm_free_node_info_msg(msg);
+        free_node_msg(msg);
         ism_err(err, ENOENT, "reading node %s: Slurm has no such node", node);
         return NULL;
     }
@@ -191,7 +228,7 @@ char *ism_slurm_node_extra(ism_slurm_t *s, const char *node, ism_error_t *err)
     if (!msg)
         return NULL;
     extra = strdup(msg->node_array[0].extra ? msg->node_array[0].extra : "");
-    slurm_free_node_info_msg(msg);
+    free_node_msg(msg);
     if (!extra)
         ism_err(err, ENOMEM, "out of memory");
     return extra;
@@ -270,7 +307,7 @@ static int load_nodes_msg(ism_slurm_t *s, ism_error_t *err)
             return 0;
         return slurm_fail(err, code, "reading the nodes");
     }
-    slurm_free_node_info_msg(s->node_msg);
+    free_node_msg(s->node_msg);
     s->node_msg = msg;
     return 1;
 }
@@ -627,7 +664,7 @@ int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *er
         if (!s->jobs_fresh)
             return 0;
     } else {
-        slurm_free_job_info_msg(s->job_msg);
+        free_job_msg(s->job_msg);
         s->job_msg = msg;
     }
     s->jobs_fresh = true;
@@ -785,7 +822,7 @@ static int refuse_hopeless(uint32_t job_id, ism_error_t *err)
 
     if (slurm_load_job(&msg, job_id, SHOW_LOCAL) == 0 && msg && msg->record_count == 1)
         why = hopeless_reason(msg->job_array[0].state_reason);
-    slurm_free_job_info_msg(msg);
+    free_job_msg(msg);
     if (!why)
         return 0;
     slurm_kill_job(job_id, SIGKILL, 0);

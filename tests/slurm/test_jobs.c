@@ -67,6 +67,7 @@ START_TEST(nodes_match_scontrol)
                  n->partitions[p]);
     ck_assert_str_eq(joined, parts);
     ck_assert_str_eq(n->state_name, state);
+    ism_slurm_nodes_destroy(snap);
     /* Nothing changed since: the next poll gives no snapshot. */
     settle(slurm);
     ck_assert_int_eq(ism_slurm_nodes_poll(slurm, &snap, &err), 0);

@@ -46,7 +46,24 @@ typedef hostlist_t ism_hostlist_t;
 #define ISM_HAVE_JOB_CPUS_STR 1
 #endif
 
+/* A decoded topology shared by the snapshots (and the handle's cache) of
+ * nodes whose Extra did not change: decoding every node's topology again
+ * on every change would cost ~0.25 ms per node. */
+struct ism_slurm_topo_ref {
+    int refs; /* atomic: snapshots are destroyed on other threads */
+    ism_topo_t *topo;
+    char error[sizeof(((ism_error_t *)0)->text)];
+};
+
+struct topo_cache_entry {
+    char *name;
+    char *extra;
+    struct ism_slurm_topo_ref *ref;
+};
+
 struct ism_slurm {
+    struct topo_cache_entry *cache; /* the last snapshot's nodes, by name */
+    int ncache;
     node_info_msg_t *node_msg;
     partition_info_msg_t *part_msg;
     job_info_msg_t *job_msg;
@@ -90,6 +107,8 @@ static void free_job_msg(job_info_msg_t *msg)
     }
     slurm_free_job_info_msg(msg);
 }
+
+static void cache_clear(ism_slurm_t *s);
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static const char *init_conf;
@@ -184,6 +203,7 @@ void ism_slurm_reset(ism_slurm_t *s)
     s->node_msg = NULL;
     s->part_msg = NULL;
     s->job_msg = NULL;
+    cache_clear(s);
 }
 
 void ism_slurm_destroy(ism_slurm_t *s)
@@ -408,25 +428,100 @@ static void node_alloc(const node_info_t *in, struct ism_slurm_node *n)
 #endif
 }
 
-/* The published topology of a node, or why there is none usable. */
-static void node_topology(struct ism_slurm_node *n)
+static struct ism_slurm_topo_ref *ref_get(struct ism_slurm_topo_ref *r)
 {
-    ism_error_t e = ISM_ERROR_INIT;
-    char *json = ism_extra_get(n->extra, &e);
-
-    if (!json) {
-        if (errno != ENOENT)
-            memcpy(n->topo_error, e.text, sizeof(n->topo_error));
-        return;
-    }
-    if (!(n->topo = ism_topo_decode(json, &e))) {
-        ism_errprefix(&e, "published topology");
-        memcpy(n->topo_error, e.text, sizeof(n->topo_error));
-    }
-    free(json);
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    return r;
 }
 
-static int convert_node(const node_info_t *in, struct ism_slurm_node *n)
+static void ref_put(struct ism_slurm_topo_ref *r)
+{
+    if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        ism_topo_destroy(r->topo);
+        free(r);
+    }
+}
+
+/* Decode the topology published in extra: a new reference (NULL only when
+ * out of memory) whose topo is NULL, with error saying why, when there is
+ * none usable ("" when none was published). */
+static struct ism_slurm_topo_ref *ref_decode(const char *extra)
+{
+    struct ism_slurm_topo_ref *r = calloc(1, sizeof(*r));
+    ism_error_t e = ISM_ERROR_INIT;
+    char *json;
+
+    if (!r)
+        return NULL;
+    r->refs = 1;
+    if (!(json = ism_extra_get(extra, &e))) {
+        if (errno != ENOENT)
+            memcpy(r->error, e.text, sizeof(r->error));
+        return r;
+    }
+    if (!(r->topo = ism_topo_decode(json, &e))) {
+        ism_errprefix(&e, "published topology");
+        memcpy(r->error, e.text, sizeof(r->error));
+    }
+    free(json);
+    return r;
+}
+
+static int cmp_cache_entry(const void *a, const void *b)
+{
+    return strcmp(((const struct topo_cache_entry *)a)->name,
+                  ((const struct topo_cache_entry *)b)->name);
+}
+
+static void cache_clear(ism_slurm_t *s)
+{
+    for (int i = 0; i < s->ncache; i++) {
+        free(s->cache[i].name);
+        free(s->cache[i].extra);
+        ref_put(s->cache[i].ref);
+    }
+    free(s->cache);
+    s->cache = NULL;
+    s->ncache = 0;
+}
+
+/* Remember the topologies of snapshot nodes for the next conversion.  Out
+ * of memory only costs decoding again. */
+static void cache_fill(ism_slurm_t *s, const ism_slurm_nodes_t *nodes)
+{
+    cache_clear(s);
+    if (!nodes->count || !(s->cache = calloc((size_t)nodes->count, sizeof(*s->cache))))
+        return;
+    for (int i = 0; i < nodes->count; i++) {
+        struct topo_cache_entry *c = &s->cache[s->ncache];
+        if (!(c->name = strdup(nodes->nodes[i].name)) ||
+            !(c->extra = strdup(nodes->nodes[i].extra))) {
+            free(c->name);
+            break;
+        }
+        c->ref = ref_get(nodes->nodes[i].topo_ref);
+        s->ncache++;
+    }
+    qsort(s->cache, (size_t)s->ncache, sizeof(*s->cache), cmp_cache_entry);
+}
+
+/* The node's topology: the cached one when its Extra is unchanged. */
+static int node_topology(ism_slurm_t *s, struct ism_slurm_node *n)
+{
+    struct topo_cache_entry key = { .name = n->name }, *hit = NULL;
+
+    if (s->ncache)
+        hit = bsearch(&key, s->cache, (size_t)s->ncache, sizeof(*s->cache), cmp_cache_entry);
+    if (hit && strcmp(hit->extra, n->extra) == 0)
+        n->topo_ref = ref_get(hit->ref);
+    else if (!(n->topo_ref = ref_decode(n->extra)))
+        return -1;
+    n->topo = n->topo_ref->topo;
+    memcpy(n->topo_error, n->topo_ref->error, sizeof(n->topo_error));
+    return 0;
+}
+
+static int convert_node(ism_slurm_t *s, const node_info_t *in, struct ism_slurm_node *n)
 {
     const char *features = in->features_act && *in->features_act ? in->features_act : in->features;
 
@@ -441,11 +536,10 @@ static int convert_node(const node_info_t *in, struct ism_slurm_node *n)
     n->cpus = in->cpus;
     n->real_memory = in->real_memory;
     node_alloc(in, n);
-    node_topology(n);
-    return 0;
+    return node_topology(s, n);
 }
 
-static ism_slurm_nodes_t *convert_nodes(const node_info_msg_t *msg,
+static ism_slurm_nodes_t *convert_nodes(ism_slurm_t *s, const node_info_msg_t *msg,
                                         const partition_info_msg_t *parts, ism_error_t *err)
 {
     ism_slurm_nodes_t *nodes = calloc(1, sizeof(*nodes));
@@ -458,7 +552,7 @@ static ism_slurm_nodes_t *convert_nodes(const node_info_msg_t *msg,
         /* Slurm leaves holes for nodes it hides or removed. */
         if (!msg->node_array[i].name)
             continue;
-        if (convert_node(&msg->node_array[i], &nodes->nodes[nodes->count++]) < 0)
+        if (convert_node(s, &msg->node_array[i], &nodes->nodes[nodes->count++]) < 0)
             goto nomem;
     }
     if (fill_partitions(nodes, parts, err) < 0)
@@ -488,8 +582,9 @@ int ism_slurm_nodes_poll(ism_slurm_t *s, ism_slurm_nodes_t **nodes, ism_error_t 
         s->nodes_fresh = true;
     if (!s->nodes_fresh)
         return 0;
-    if (!(*nodes = convert_nodes(s->node_msg, s->part_msg, err)))
+    if (!(*nodes = convert_nodes(s, s->node_msg, s->part_msg, err)))
         return -1;
+    cache_fill(s, *nodes);
     s->nodes_fresh = false;
     return 1;
 }
@@ -508,7 +603,7 @@ void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes)
         free(n->partitions);
         free(n->features);
         free(n->extra);
-        ism_topo_destroy(n->topo);
+        ref_put(n->topo_ref);
     }
     free(nodes->nodes);
     free(nodes);

@@ -66,7 +66,8 @@ struct ism_slurm_node {
     int npartitions;
     char *features;         /* active features, comma separated, "" when none */
     char *extra;            /* the whole Extra field, "" when empty */
-    ism_topo_t *topo;       /* the published topology, NULL if none or bad */
+    const ism_topo_t *topo; /* the published topology, NULL if none or bad;
+                               lives as long as the snapshot */
     char topo_error[sizeof(((ism_error_t *)0)->text)]; /* why topo is NULL ("" if none) */
     uint16_t sockets;       /* per node, as Slurm counts */
     uint16_t cores_per_socket;
@@ -75,6 +76,8 @@ struct ism_slurm_node {
     uint64_t real_memory;   /* MiB */
     uint32_t alloc_cpus;
     uint64_t alloc_memory;  /* MiB */
+    struct ism_slurm_topo_ref *topo_ref; /* the adapter's: shares topo between
+                                            snapshots while Extra is unchanged */
 };
 
 typedef struct {

@@ -157,12 +157,23 @@ END_TEST
 START_TEST(cores_outside_topology)
 {
     ism_error_t err = ISM_ERROR_INIT;
-    ism_topo_t *topo = ism_topo_from_synthetic("pack:1 core:2 pu:2", NULL);
-    ism_bitmap_t *cores = ism_bitmap_parse_list("1-2", NULL);
+    char path[1024], *json, want[32];
+    ism_topo_t *topo;
+    ism_bitmap_t *cores = ism_bitmap_create();
+    int last;
 
+    /* The first node's topology, and a core one past its last. */
+    snprintf(path, sizeof(path), "%s/topology/%s.json", world_dir(), nodes[0]);
+    json = slurp(path);
+    ck_assert_ptr_nonnull(topo = ism_topo_decode(json, NULL));
+    last = topo->cores[topo->ncores - 1].index;
+    ism_bitmap_set(cores, last);
+    ism_bitmap_set(cores, last + 1);
     ck_assert_ptr_null(ism_slurm_cores_to_cpus(topo, cores, &err));
     ck_assert_int_eq(errno, EINVAL);
-    ck_assert_msg(strstr(err.text, "core 2"), "%s", err.text);
+    snprintf(want, sizeof(want), "core %d ", last + 1);
+    ck_assert_msg(strstr(err.text, want), "%s", err.text);
+    free(json);
     ism_bitmap_destroy(cores);
     ism_topo_destroy(topo);
 }

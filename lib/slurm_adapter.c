@@ -321,7 +321,10 @@ static int load_nodes_msg(ism_slurm_t *s, ism_error_t *err)
 {
     node_info_msg_t *msg = NULL;
 
-    if (slurm_load_node(s->node_msg ? s->node_msg->last_update : 0, &msg, SHOW_ALL) != 0) {
+    /* SHOW_MIXED: libslurm turns a partly allocated node from ALLOCATED
+     * into MIXED, as sinfo shows it. */
+    if (slurm_load_node(s->node_msg ? s->node_msg->last_update : 0, &msg,
+                        SHOW_ALL | SHOW_MIXED) != 0) {
         int code = last_error();
         if (code == SLURM_NO_CHANGE_IN_DATA && s->node_msg)
             return 0;

@@ -142,6 +142,13 @@ START_TEST(job_cores_match_cpu_ids)
         free(devices), free(got_s), free(want_s);
         ism_bitmap_destroy(want), ism_bitmap_destroy(cpus), ism_bitmap_destroy(want_cpus);
     }
+    /* The node is partly used: mixed, as sinfo says. */
+    {
+        char *state = sh("sinfo -h -n %s -o %%T | head -1", node);
+        ck_assert_str_eq(ism_slurm_nodes_find(nsnap, node)->state_name, state);
+        ck_assert_str_eq(state, "mixed");
+        free(state);
+    }
     ck_assert(!ism_bitmap_intersects(ism_slurm_jobs_find(snap, ids[0])->node[0].cores,
                                      ism_slurm_jobs_find(snap, ids[1])->node[0].cores));
     ism_slurm_jobs_destroy(snap);

@@ -82,8 +82,10 @@ static inline char *scontrol_field(const char *what, const char *name, const cha
 static inline ism_bitmap_t *oracle_job_cores(uint32_t job, const char *node)
 {
     char *threads = scontrol_field("node", node, "ThreadsPerCore");
-    char *ids = sh("scontrol -d show job %u | awk '$1 == \"Nodes=%s\" {sub(\"CPU_IDs=\", \"\", $2); "
-                   "print $2}'",
+    /* scontrol groups nodes with equal ids into one hostlist: expand it. */
+    char *ids = sh("scontrol -d show job %u | awk '/^ *Nodes=.* CPU_IDs=/ {print $1, $2}' | "
+                   "while read n c; do for h in $(scontrol show hostnames ${n#Nodes=}); do "
+                   "[ \"$h\" = '%s' ] && echo ${c#CPU_IDs=}; done; done | head -1",
                    job, node);
     ism_bitmap_t *cpus = ism_bitmap_parse_list(ids ? ids : "x", NULL);
     ism_bitmap_t *cores = ism_bitmap_create();

@@ -129,6 +129,60 @@ START_TEST(allocation_runs_holds_and_frees)
 }
 END_TEST
 
+/* Busy nodes: an immediate request fails at once, a plain one is queued
+ * (granted false) and starts when the nodes free up. */
+START_TEST(queued_until_nodes_free)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    struct ism_slurm_alloc_req req = base_request();
+    struct ism_slurm_alloc alloc;
+    ism_slurm_jobs_t *snap = NULL;
+    const struct ism_slurm_job *job;
+    char args[128], *count = sh("sinfo -h -p debug -N -o %%N | sort -u | wc -l"), *st;
+    uint32_t blocker;
+    int nodes = atoi(count);
+
+    /* A whole node taken: a request for every node of the partition waits. */
+    snprintf(args, sizeof(args), "--exclusive -w %s", node);
+    blocker = sbatch(args);
+    wait_job_state(blocker, "RUNNING");
+    req.min_nodes = req.max_nodes = (uint32_t)nodes;
+    req.num_tasks = (uint32_t)nodes;
+    req.cpus_per_task = 1;
+    req.immediate = true;
+    ck_assert_int_eq(ism_slurm_allocate(slurm, &req, &alloc, &err), -1);
+    /* 22.05.8 answers "Requested nodes are busy" here. */
+    ck_assert_msg(errno == ESLURM_NODES_BUSY || errno == ESLURM_CAN_NOT_START_IMMEDIATELY,
+                  "errno %d: %s", errno, err.text);
+    ck_assert_msg(strstr(err.text, "allocating isthmus-test-alloc"), "%s", err.text);
+    req.immediate = false;
+    ism_error_clear(&err);
+    ck_assert_msg(ism_slurm_allocate(slurm, &req, &alloc, &err) == 0, "%s", err.text);
+    ck_assert(!alloc.granted);
+    ck_assert_int_gt(alloc.job_id, 0);
+    ck_assert_str_eq(alloc.nodes, "");
+    st = sh("squeue -h -j %u -o %%T", alloc.job_id);
+    ck_assert_str_eq(st, "PENDING");
+    free(st);
+    /* The blocker ends: the allocation starts on every node. */
+    free(sh("scancel %u", blocker));
+    wait_job_state(alloc.job_id, "RUNNING");
+    ck_assert_msg(ism_slurm_jobs_poll(slurm, &snap, &err) == 1, "%s", err.text);
+    ck_assert_ptr_nonnull(job = ism_slurm_jobs_find(snap, alloc.job_id));
+    ck_assert_str_eq(job->state_name, "RUNNING");
+    ck_assert_int_eq(job->nnodes, nodes);
+    for (int i = 0; i < job->nnodes; i++) {
+        ism_bitmap_t *want = oracle_job_cores(alloc.job_id, job->node[i].name);
+        ck_assert(ism_bitmap_equal(job->node[i].cores, want));
+        ism_bitmap_destroy(want);
+    }
+    ism_slurm_jobs_destroy(snap);
+    ck_assert(ism_slurm_cancel(slurm, alloc.job_id, &err) == 0);
+    cancel_all_jobs();
+    free(count);
+}
+END_TEST
+
 /* Requests Slurm cannot serve: a clear error at once, no job left. */
 static const struct {
     const char *what;
@@ -206,6 +260,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, allocation_runs_holds_and_frees);
+    tcase_add_test(tc, queued_until_nodes_free);
     tcase_add_loop_test(tc, impossible_requests_fail_at_once, 0, ARRAY_SIZE(impossible));
     tcase_add_test(tc, cancel_and_signal);
     suite_add_tcase(s, tc);

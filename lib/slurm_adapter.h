@@ -89,7 +89,11 @@ typedef struct {
 /* Read the nodes (and their partitions) if anything changed since the last
  * call on this handle.  Returns 1 with *nodes a new snapshot the caller
  * destroys, 0 with *nodes NULL when nothing changed (one RPC for the nodes
- * and one for the partitions, each answered "no change"), -1 with err. */
+ * and one for the partitions, each answered "no change"), -1 with err.
+ * slurmctld compares whole seconds and errs towards "changed": polls made
+ * in the second of a change return 1 again, with equal content.  A node
+ * whose Extra is unchanged shares its decoded topology with the previous
+ * snapshot, so such a poll costs Slurm's RPC and little more. */
 int ism_slurm_nodes_poll(ism_slurm_t *s, ism_slurm_nodes_t **nodes, ism_error_t *err);
 void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes); /* NULL ok */
 const struct ism_slurm_node *ism_slurm_nodes_find(const ism_slurm_nodes_t *nodes,
@@ -124,7 +128,10 @@ typedef struct {
 } ism_slurm_jobs_t;
 
 /* Same contract as ism_slurm_nodes_poll, for jobs.  Lists pending,
- * running, suspended and completing jobs; finished ones are left out. */
+ * running, suspended and completing jobs; finished ones are left out.
+ * Reads with SHOW_DETAIL, which brings each job's core bitmaps.  Slurm
+ * 24.11 removed the calls that read those bitmaps: built against it, a
+ * poll that meets a running job fails with ENOSYS (see the issue note). */
 int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *err);
 void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs); /* NULL ok */
 const struct ism_slurm_job *ism_slurm_jobs_find(const ism_slurm_jobs_t *jobs, uint32_t id);

@@ -1,7 +1,8 @@
 /* isthmus-topology - show a node's CPU topology the way isthmus and Slurm
  * model it.  See isthmus-topology(1).
  *
- * Exit status: 0 success, 1 bad input (topology, file), 2 usage error.
+ * Exit status: 0 success, 1 bad input (topology, file), 2 usage error,
+ * 3 Slurm refused or could not be reached (publish, fetch).
  */
 #include <config.h>
 #include <errno.h>
@@ -12,10 +13,12 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/node_extra.h"
 #include "lib/settings.h"
+#include "lib/slurm_adapter.h"
 #include "lib/topology.h"
 
-enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
+enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2, EXIT_SLURM = 3 };
 
 struct options {
     const char *command;
@@ -24,7 +27,9 @@ struct options {
     const char *json;
     const char *config;
     const char *node_name;
+    const char *fetch_node; /* fetch's NODE argument */
     int numa_node_as_socket; /* -1: take it from the config */
+    bool force;
 };
 
 static const char usage_text[] =
@@ -36,6 +41,9 @@ static const char usage_text[] =
     "  show         a readable summary and one line per core\n"
     "  json         the versioned JSON encoding isthmus publishes\n"
     "  slurm-conf   the slurm.conf NodeName hardware fields (as slurmd -C)\n"
+    "  publish      store the JSON encoding in this Slurm node's Extra field\n"
+    "               (key \"isthmus\"; other keys are kept; no update when equal)\n"
+    "  fetch NODE   print the JSON encoding stored in NODE's Extra field\n"
     "\n"
     "Topology source (default: this machine, or $ISTHMUS_HWLOC_XMLFILE):\n"
     "  -x, --xml FILE          an hwloc XML export (lstopo --of xml)\n"
@@ -45,7 +53,9 @@ static const char usage_text[] =
     "Options:\n"
     "  -c, --config FILE       read FILE instead of " ISM_CONF_DEFAULT_PATH "\n"
     "  -n, --numa-node-as-socket  slurm-conf: as with SlurmdParameters=numa_node_as_socket\n"
-    "  -N, --node-name NAME    slurm-conf: start the line with NodeName=NAME\n"
+    "  -N, --node-name NAME    slurm-conf: start the line with NodeName=NAME;\n"
+    "                          publish: the Slurm node (default: the short host name)\n"
+    "  -f, --force             publish: replace an Extra field that is not a JSON object\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n";
 
@@ -65,6 +75,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         { "config", required_argument, NULL, 'c' },
         { "numa-node-as-socket", no_argument, NULL, 'n' },
         { "node-name", required_argument, NULL, 'N' },
+        { "force", no_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -73,7 +84,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
     o->numa_node_as_socket = -1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "x:s:j:c:nN:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "x:s:j:c:nN:fhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'x': o->xml = optarg; break;
         case 's': o->synthetic = optarg; break;
@@ -81,6 +92,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'c': o->config = optarg; break;
         case 'n': o->numa_node_as_socket = 1; break;
         case 'N': o->node_name = optarg; break;
+        case 'f': o->force = true; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case 'V': printf("isthmus-topology (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION); exit(0);
         default:
@@ -90,6 +102,11 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (optind >= argc)
         return usage_error("missing COMMAND", NULL);
     o->command = argv[optind++];
+    if (strcmp(o->command, "fetch") == 0) {
+        if (optind >= argc)
+            return usage_error("fetch needs a NODE", NULL);
+        o->fetch_node = argv[optind++];
+    }
     if (optind < argc)
         return usage_error("unexpected argument", argv[optind]);
     if (!!o->xml + !!o->synthetic + !!o->json > 1)
@@ -250,6 +267,67 @@ static int cmd_slurm_conf(const ism_topo_t *topo, const struct options *o,
     return 0;
 }
 
+/* The Slurm node name publish writes: --node-name, else the short host
+ * name (what slurmd uses unless started with -N). */
+static const char *publish_node(const struct options *o, char *buf, size_t len)
+{
+    if (o->node_name)
+        return o->node_name;
+    if (gethostname(buf, len) != 0)
+        return NULL;
+    buf[len - 1] = '\0';
+    buf[strcspn(buf, ".")] = '\0';
+    return buf;
+}
+
+static int cmd_publish(const ism_topo_t *topo, const struct options *o)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_slurm_t *s = NULL;
+    char *json = NULL, host[256];
+    const char *node = publish_node(o, host, sizeof(host));
+    bool changed = false;
+    int rc = EXIT_SLURM;
+
+    if (!node) {
+        ism_log_error("cannot read the host name; give --node-name");
+        return EXIT_USAGE;
+    }
+    if (!(json = ism_topo_encode(topo, &err))) {
+        rc = EXIT_BAD_INPUT;
+    } else if ((s = ism_slurm_create(NULL, &err)) &&
+               ism_slurm_publish_topology(s, node, json, o->force, &changed, &err) == 0) {
+        ism_log_notice("node %s: %s", node,
+                       changed ? "topology published" : "topology already up to date");
+        rc = 0;
+    } else if (errno == EEXIST || errno == E2BIG) {
+        rc = EXIT_BAD_INPUT;
+    }
+    if (rc != 0)
+        ism_log_error("%s", err.text);
+    ism_slurm_destroy(s);
+    free(json);
+    return rc;
+}
+
+static int cmd_fetch(const struct options *o)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_slurm_t *s = ism_slurm_create(NULL, &err);
+    char *json = s ? ism_slurm_fetch_topology(s, o->fetch_node, &err) : NULL;
+    int rc = 0;
+
+    if (!json) {
+        ism_log_error("%s", err.text);
+        rc = errno == ENOENT || errno == EINVAL ? EXIT_BAD_INPUT : EXIT_SLURM;
+    } else {
+        printf("%s\n", json);
+    }
+    free(json);
+    ism_slurm_destroy(s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = { 0 };
@@ -263,21 +341,28 @@ int main(int argc, char **argv)
     if ((rc = parse_args(argc, argv, &o)) != 0)
         return rc;
     if (strcmp(o.command, "show") != 0 && strcmp(o.command, "json") != 0 &&
-        strcmp(o.command, "slurm-conf") != 0)
+        strcmp(o.command, "slurm-conf") != 0 && strcmp(o.command, "publish") != 0 &&
+        strcmp(o.command, "fetch") != 0)
         return usage_error("unknown command", o.command);
+    if (o.force && strcmp(o.command, "publish") != 0)
+        return usage_error("--force is for publish only", NULL);
     if (!(cfg = ism_settings_load(o.config, &err))) {
         ism_log_error("%s", err.text);
         return EXIT_BAD_INPUT;
     }
     if (ism_log_level_parse(ism_config_get(cfg, "LogLevel"), &level, NULL) == 0)
         ism_log_set_level(level);
-    if (!(topo = load_topology(&o, cfg, &err))) {
+    if (strcmp(o.command, "fetch") == 0) {
+        rc = cmd_fetch(&o);
+    } else if (!(topo = load_topology(&o, cfg, &err))) {
         ism_log_error("%s", err.text);
         rc = EXIT_BAD_INPUT;
     } else if (strcmp(o.command, "show") == 0) {
         rc = cmd_show(topo);
     } else if (strcmp(o.command, "json") == 0) {
         rc = cmd_json(topo);
+    } else if (strcmp(o.command, "publish") == 0) {
+        rc = cmd_publish(topo, &o);
     } else {
         rc = cmd_slurm_conf(topo, &o, cfg);
     }

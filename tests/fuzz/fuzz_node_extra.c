@@ -1,0 +1,52 @@
+/* Fuzz target: merging our key into a node's Extra field, fed whatever an
+ * admin may have typed there.  Whatever merges must read back equal, and
+ * merging again must ask for no update. */
+#include <config.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "lib/node_extra.h"
+
+static const char topo[] = "{\"version\":1,\"cores\":[[0,0,0,0,0,\"0-1\",\"standard\"]]}";
+
+static void check_holds_topo(const char *extra)
+{
+    char *got = ism_extra_get(extra, NULL);
+    json_t *a = got ? json_loads(got, 0, NULL) : NULL, *b = json_loads(topo, 0, NULL);
+
+    if (!a || !json_equal(a, b))
+        abort();
+    json_decref(a);
+    json_decref(b);
+    free(got);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* The first byte says whether to force. */
+    bool force = size > 0 && (data[0] & 1);
+    char *text = fuzz_text(size ? data + 1 : data, size ? size - 1 : 0), *merged = NULL;
+    char *again = NULL;
+    int rc;
+
+    if (!text)
+        return 0;
+    free(ism_extra_get(text, NULL));
+    rc = ism_extra_merge(text, topo, force, &merged, NULL);
+    if (rc == 1) {
+        check_holds_topo(merged);
+        if (ism_extra_merge(merged, topo, false, &again, NULL) != 0 || again)
+            abort();
+    } else if (rc == 0) {
+        if (merged)
+            abort();
+        check_holds_topo(text);
+    } else if (merged) {
+        abort();
+    }
+    free(merged);
+    free(text);
+    return 0;
+}

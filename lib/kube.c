@@ -55,7 +55,7 @@ struct ism_kube_timer {
 };
 
 struct ism_kube {
-    ism_kube_config_t cfg;     /* our own copies of the strings we use */
+    ism_kube_config_t *cfg;    /* our own copy */
     ism_kube_options_t opts;
     char *user_agent;
     CURLM *multi;
@@ -155,74 +155,6 @@ static void run_timers(ism_kube_t *k)
 
 /* ------------------------------------------------------------------ client */
 
-static char *dup_or_null(const char *s, bool *ok)
-{
-    char *d;
-    if (!s)
-        return NULL;
-    if (!(d = strdup(s)))
-        *ok = false;
-    return d;
-}
-
-static char *dup_mem(const char *s, size_t len, bool *ok)
-{
-    char *d;
-    if (!s)
-        return NULL;
-    if (!(d = malloc(len + 1))) {
-        *ok = false;
-        return NULL;
-    }
-    memcpy(d, s, len);
-    d[len] = '\0';
-    return d;
-}
-
-static bool copy_config(ism_kube_config_t *dst, const ism_kube_config_t *src)
-{
-    bool ok = true;
-    dst->server = dup_or_null(src->server, &ok);
-    dst->context = dup_or_null(src->context, &ok);
-    dst->namespace_ = dup_or_null(src->namespace_ ? src->namespace_ : "default", &ok);
-    dst->ca_file = dup_or_null(src->ca_file, &ok);
-    dst->ca_data = dup_mem(src->ca_data, src->ca_data_len, &ok);
-    dst->ca_data_len = src->ca_data_len;
-    dst->tls_server_name = dup_or_null(src->tls_server_name, &ok);
-    dst->insecure = src->insecure;
-    dst->proxy_url = dup_or_null(src->proxy_url, &ok);
-    dst->cert_file = dup_or_null(src->cert_file, &ok);
-    dst->cert_data = dup_mem(src->cert_data, src->cert_data_len, &ok);
-    dst->cert_data_len = src->cert_data_len;
-    dst->key_file = dup_or_null(src->key_file, &ok);
-    dst->key_data = dup_mem(src->key_data, src->key_data_len, &ok);
-    dst->key_data_len = src->key_data_len;
-    dst->token = dup_or_null(src->token, &ok);
-    dst->token_file = dup_or_null(src->token_file, &ok);
-    return ok;
-}
-
-static void free_config(ism_kube_config_t *c)
-{
-    free(c->server);
-    free(c->context);
-    free(c->namespace_);
-    free(c->ca_file);
-    free(c->ca_data);
-    free(c->tls_server_name);
-    free(c->proxy_url);
-    free(c->cert_file);
-    free(c->cert_data);
-    free(c->key_file);
-    if (c->key_data)
-        memset(c->key_data, 0, c->key_data_len);
-    free(c->key_data);
-    if (c->token)
-        memset(c->token, 0, strlen(c->token));
-    free(c->token);
-    free(c->token_file);
-}
-
 static int check_options(const ism_kube_options_t *o, ism_error_t *err)
 {
     if (o->burst < 1 || o->max_retries < 0 || o->backoff_base_ms < 1 ||
@@ -254,7 +186,7 @@ ism_kube_t *ism_kube_create(const ism_kube_config_t *cfg, const ism_kube_options
     if (!(k = calloc(1, sizeof(*k))))
         goto nomem;
     k->opts = *opts;
-    if (!copy_config(&k->cfg, cfg))
+    if (!(k->cfg = ism_kube_config_copy(cfg)))
         goto nomem;
     if (!(k->user_agent = strdup(opts->user_agent ? opts->user_agent
                                                   : "isthmus/" PACKAGE_VERSION)))
@@ -293,7 +225,7 @@ void ism_kube_destroy(ism_kube_t *k)
     }
     if (k->multi)
         curl_multi_cleanup(k->multi);
-    free_config(&k->cfg);
+    ism_kube_config_destroy(k->cfg);
     free(k->user_agent);
     if (k->token)
         memset(k->token, 0, strlen(k->token));
@@ -304,7 +236,9 @@ void ism_kube_destroy(ism_kube_t *k)
 
 const char *ism_kube_namespace(const ism_kube_t *k)
 {
-    return k ? k->cfg.namespace_ : NULL;
+    if (!k)
+        return NULL;
+    return k->cfg->namespace_ ? k->cfg->namespace_ : "default";
 }
 
 void ism_kube_stats(const ism_kube_t *k, ism_kube_stats_t *out)
@@ -352,23 +286,23 @@ static int refresh_token(ism_kube_t *k, ism_error_t *err)
     char buf[16384];
     size_t n;
 
-    if (!k->cfg.token_file)
+    if (!k->cfg->token_file)
         return 0;
-    if (stat(k->cfg.token_file, &sb) < 0)
-        return ism_err(err, errno, "token file %s: %s", k->cfg.token_file, strerror(errno));
+    if (stat(k->cfg->token_file, &sb) < 0)
+        return ism_err(err, errno, "token file %s: %s", k->cfg->token_file, strerror(errno));
     if (k->token && sb.st_ino == k->token_stat.st_ino && sb.st_size == k->token_stat.st_size &&
         sb.st_mtim.tv_sec == k->token_stat.st_mtim.tv_sec &&
         sb.st_mtim.tv_nsec == k->token_stat.st_mtim.tv_nsec)
         return 0;
-    if (!(f = fopen(k->cfg.token_file, "r")))
-        return ism_err(err, errno, "token file %s: %s", k->cfg.token_file, strerror(errno));
+    if (!(f = fopen(k->cfg->token_file, "r")))
+        return ism_err(err, errno, "token file %s: %s", k->cfg->token_file, strerror(errno));
     n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         n--;
     buf[n] = '\0';
     if (n == 0 || strpbrk(buf, "\r\n"))
-        return ism_err(err, EINVAL, "token file %s: empty or not one line", k->cfg.token_file);
+        return ism_err(err, EINVAL, "token file %s: empty or not one line", k->cfg->token_file);
     free(k->token);
     if (!(k->token = strdup(buf)))
         return ism_err(err, ENOMEM, "out of memory");
@@ -472,7 +406,7 @@ static bool add_header(transfer_t *t, const char *line)
 /* TLS, credentials and connection options shared by every transfer. */
 static int setup_tls(ism_kube_t *k, CURL *e, transfer_t *t, ism_error_t *err)
 {
-    const ism_kube_config_t *c = &k->cfg;
+    const ism_kube_config_t *c = k->cfg;
 
     if (c->insecure) {
         if (!k->warned_insecure)
@@ -526,14 +460,14 @@ static int setup_url(ism_kube_t *k, CURL *e, const char *path, struct curl_slist
     char *url = NULL;
     int rc = -1;
 
-    if (k->cfg.tls_server_name) {
+    if (k->cfg->tls_server_name) {
         CURLU *u = curl_url();
         char *host = NULL, *port = NULL, *map = NULL;
-        if (u && curl_url_set(u, CURLUPART_URL, k->cfg.server, 0) == CURLUE_OK &&
+        if (u && curl_url_set(u, CURLUPART_URL, k->cfg->server, 0) == CURLUE_OK &&
             curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
             curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-            curl_url_set(u, CURLUPART_HOST, k->cfg.tls_server_name, 0) == CURLUE_OK &&
-            asprintf(&map, "%s:%s:%s:%s", k->cfg.tls_server_name, port, host, port) >= 0) {
+            curl_url_set(u, CURLUPART_HOST, k->cfg->tls_server_name, 0) == CURLUE_OK &&
+            asprintf(&map, "%s:%s:%s:%s", k->cfg->tls_server_name, port, host, port) >= 0) {
             char *base = NULL;
             if (curl_url_get(u, CURLUPART_URL, &base, 0) == CURLUE_OK) {
                 size_t bl = strlen(base);
@@ -552,10 +486,10 @@ static int setup_url(ism_kube_t *k, CURL *e, const char *path, struct curl_slist
         if (rc < 0) {
             free(url);
             return ism_err(err, EINVAL, "cannot combine server %s with tls-server-name %s",
-                           k->cfg.server, k->cfg.tls_server_name);
+                           k->cfg->server, k->cfg->tls_server_name);
         }
         curl_easy_setopt(e, CURLOPT_CONNECT_TO, *connect_to);
-    } else if (asprintf(&url, "%s%s", k->cfg.server, path) < 0) {
+    } else if (asprintf(&url, "%s%s", k->cfg->server, path) < 0) {
         return ism_err(err, ENOMEM, "out of memory");
     }
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -840,7 +774,7 @@ static transfer_t *attempt(ism_kube_t *k, const char *method, const char *path,
             break;
     unlink_transfer(k, t);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (!t->done || (t->result != CURLE_OK && (code == 0 || !t->too_big))) {
+    if (!t->done || (t->result != CURLE_OK && !t->too_big)) {
         /* Past connecting, a write may have reached the server. */
         *sent = t->result != CURLE_COULDNT_CONNECT && t->result != CURLE_COULDNT_RESOLVE_HOST &&
                 t->result != CURLE_SSL_CONNECT_ERROR && t->result != CURLE_PEER_FAILED_VERIFICATION;

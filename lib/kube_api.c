@@ -144,22 +144,34 @@ done:
     return rc;
 }
 
-/* "/path?labelSelector=..&fieldSelector=..&limit=N&continue=TOKEN" */
-static char *list_url(const char *path, const char *label, const char *field, int limit,
-                      const char *cont)
+char *ism_kube_selector_query(const char *label, const char *field)
 {
     char *l = label ? ism_kube_escape(label) : NULL;
     char *f = field ? ism_kube_escape(field) : NULL;
+    char *q = NULL;
+
+    if ((!label || l) && (!field || f) &&
+        asprintf(&q, "%s%s%s%s", l ? "&labelSelector=" : "", l ? l : "",
+                 f ? "&fieldSelector=" : "", f ? f : "") < 0)
+        q = NULL;
+    free(l);
+    free(f);
+    return q;
+}
+
+/* "/path?limit=N&labelSelector=..&fieldSelector=..&continue=TOKEN" */
+static char *list_url(const char *path, const char *label, const char *field, int limit,
+                      const char *cont)
+{
+    char *sel = ism_kube_selector_query(label, field);
     char *c = cont ? ism_kube_escape(cont) : NULL;
     char *url = NULL;
 
-    if ((!label || l) && (!field || f) && (!cont || c) &&
-        asprintf(&url, "%s?limit=%d%s%s%s%s%s%s", path, limit, l ? "&labelSelector=" : "",
-                 l ? l : "", f ? "&fieldSelector=" : "", f ? f : "",
-                 c ? "&continue=" : "", c ? c : "") < 0)
+    if (sel && (!cont || c) &&
+        asprintf(&url, "%s?limit=%d%s%s%s", path, limit, sel, c ? "&continue=" : "",
+                 c ? c : "") < 0)
         url = NULL;
-    free(l);
-    free(f);
+    free(sel);
     free(c);
     return url;
 }

@@ -724,6 +724,52 @@ static bool namespace_ok(const char *s, size_t len)
     return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
 }
 
+/* *dst = a copy of len bytes of src plus a NUL (nothing when src is NULL). */
+static bool copy_mem(char **dst, const char *src, size_t len)
+{
+    if (!src)
+        return true;
+    if (!(*dst = malloc(len + 1)))
+        return false;
+    memcpy(*dst, src, len);
+    (*dst)[len] = '\0';
+    return true;
+}
+
+static bool copy_str(char **dst, const char *src)
+{
+    return copy_mem(dst, src, src ? strlen(src) : 0);
+}
+
+ism_kube_config_t *ism_kube_config_copy(const ism_kube_config_t *cfg)
+{
+    ism_kube_config_t *c;
+
+    if (!cfg) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!(c = calloc(1, sizeof(*c))))
+        return NULL;
+    c->insecure = cfg->insecure;
+    c->ca_data_len = cfg->ca_data_len;
+    c->cert_data_len = cfg->cert_data_len;
+    c->key_data_len = cfg->key_data_len;
+    if (copy_str(&c->server, cfg->server) && copy_str(&c->context, cfg->context) &&
+        copy_str(&c->namespace_, cfg->namespace_) && copy_str(&c->ca_file, cfg->ca_file) &&
+        copy_mem(&c->ca_data, cfg->ca_data, cfg->ca_data_len) &&
+        copy_str(&c->tls_server_name, cfg->tls_server_name) &&
+        copy_str(&c->proxy_url, cfg->proxy_url) && copy_str(&c->cert_file, cfg->cert_file) &&
+        copy_mem(&c->cert_data, cfg->cert_data, cfg->cert_data_len) &&
+        copy_str(&c->key_file, cfg->key_file) &&
+        copy_mem(&c->key_data, cfg->key_data, cfg->key_data_len) &&
+        copy_str(&c->token, cfg->token) && copy_str(&c->token_file, cfg->token_file))
+        return c;
+    ism_kube_config_destroy(c);
+    errno = ENOMEM;
+    return NULL;
+}
+
 void ism_kube_config_destroy(ism_kube_config_t *cfg)
 {
     int saved = errno;

@@ -131,6 +131,9 @@ ism_kube_config_t *ism_kube_config_in_cluster(const char *sa_dir, ism_error_t *e
  * when there is no kubeconfig is an error (ENOENT): a pod has no contexts. */
 ism_kube_config_t *ism_kube_config_default(const char *context, ism_error_t *err);
 
+/* A deep copy of cfg (the caller owns it), or NULL with errno set. */
+ism_kube_config_t *ism_kube_config_copy(const ism_kube_config_t *cfg);
+
 /* Free a config; NULL is fine; errno is kept. */
 void ism_kube_config_destroy(ism_kube_config_t *cfg);
 

@@ -41,6 +41,11 @@ void ism_kube_status_decode(long http_code, const char *body, size_t len,
 /* errno value for a reason (see kube.h). */
 int ism_kube_reason_errno(ism_kube_reason_t reason);
 
+/* "&labelSelector=L&fieldSelector=F" (escaped; each part only when given,
+ * "" for neither), for a query string.  The caller frees it; NULL when out
+ * of memory. */
+char *ism_kube_selector_query(const char *label, const char *field);
+
 /* ism_kube_list for a collection given by its path. */
 int ism_kube_list_path(ism_kube_t *k, const char *path, const char *label_selector,
                        const char *field_selector, int limit, json_t **items,

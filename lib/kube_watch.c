@@ -183,8 +183,6 @@ static size_t on_data(const char *data, size_t len, void *arg)
     ism_kube_informer_t *inf = arg;
     size_t start = 0;
 
-    if (inf->len + len > MAX_LINE + 1 && !memchr(data, '\n', len))
-        goto lost;
     for (size_t i = 0; i < len; i++) {
         if (data[i] != '\n')
             continue;
@@ -351,21 +349,6 @@ static void watch_now(ism_kube_t *k, void *arg)
 
 /* ------------------------------------------------------------------ life cycle */
 
-static char *selector_query(const char *label, const char *field)
-{
-    char *l = label ? ism_kube_escape(label) : NULL;
-    char *f = field ? ism_kube_escape(field) : NULL;
-    char *q = NULL;
-
-    if ((!label || l) && (!field || f) &&
-        asprintf(&q, "%s%s%s%s", l ? "&labelSelector=" : "", l ? l : "",
-                 f ? "&fieldSelector=" : "", f ? f : "") < 0)
-        q = NULL;
-    free(l);
-    free(f);
-    return q;
-}
-
 ism_kube_informer_t *ism_kube_informer_create(ism_kube_t *k, const ism_kube_resource_t *r,
                                               const char *ns, const char *label_selector,
                                               const char *field_selector,
@@ -390,7 +373,7 @@ ism_kube_informer_t *ism_kube_informer_create(ism_kube_t *k, const ism_kube_reso
         ism_err(err, EINVAL, "informer: bad resource or namespace");
         goto error;
     }
-    if (!(inf->selectors = selector_query(label_selector, field_selector)) ||
+    if (!(inf->selectors = ism_kube_selector_query(label_selector, field_selector)) ||
         (label_selector && !(inf->label = strdup(label_selector))) ||
         (field_selector && !(inf->field = strdup(field_selector))) ||
         !(inf->cache = json_object()) || !(inf->queue = json_array()) ||

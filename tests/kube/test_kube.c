@@ -349,7 +349,7 @@ START_TEST(token_file_is_reread)
     ck_assert_int_eq(ism_kube_create_object(admin, &SAS, ns, sa, NULL, NULL, NULL), 0);
     snprintf(path, sizeof(path), "/tmp/isthmus-token-%d", (int)getpid());
     /* Bearer token only: no client certificate. */
-    cfg.cert_file = cfg.key_file = NULL;
+    cfg.cert_file = cfg.key_file = cfg.cert_data = cfg.key_data = NULL;
     cfg.token_file = path;
     ck_assert_ptr_nonnull(k = ism_kube_create(&cfg, NULL, NULL));
     /* A token the server does not know: Unauthorized, not retried. */
@@ -975,7 +975,7 @@ static ism_kube_t *fake_client(void)
 
     snprintf(server, sizeof(server), "https://127.0.0.1:%d", fake_port);
     cfg.server = server;
-    cfg.cert_file = cfg.key_file = NULL;
+    cfg.cert_file = cfg.key_file = cfg.cert_data = cfg.key_data = NULL;
     o.qps = 0;
     o.max_retries = 2;
     o.backoff_base_ms = 10;
@@ -1071,6 +1071,7 @@ START_TEST(tls_is_verified)
     world = getenv("ISTHMUS_K8S_DIR");
     snprintf(wrong_ca, sizeof(wrong_ca), "%s/pki/front-proxy-ca.crt", world);
     cfg.ca_file = wrong_ca;
+    cfg.ca_data = NULL;
     o.max_retries = 0;
     ck_assert_ptr_nonnull(k = ism_kube_create(&cfg, &o, NULL));
     ck_assert_int_eq(ism_kube_get(k, &NAMESPACES, NULL, "default", NULL, &st, NULL), -1);

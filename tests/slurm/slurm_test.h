@@ -169,4 +169,19 @@ static inline char *world_nodes(void)
     return sh("sinfo -h -N -o %%N | sort -u | tr '\\n' ' ' | sed 's/ $//'");
 }
 
+/* Fill names[] (at most max, each the caller's to free) with the cluster's
+ * nodes; fails the test unless there are at least 3. */
+static inline int world_node_names(char *names[], int max)
+{
+    char *list = world_nodes(), *save = NULL;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(list);
+    for (char *w = strtok_r(list, " ", &save); w && n < max; w = strtok_r(NULL, " ", &save))
+        names[n++] = strdup(w);
+    free(list);
+    ck_assert_int_ge(n, 3);
+    return n;
+}
+
 #endif

@@ -17,15 +17,9 @@ static ism_slurm_t *slurm;
 static void setup(void)
 {
     ism_error_t err = ISM_ERROR_INIT;
-    char *list, *save = NULL;
 
     cancel_all_jobs();
-    list = world_nodes();
-    nnodes = 0;
-    for (char *n = strtok_r(list, " ", &save); n && nnodes < 64; n = strtok_r(NULL, " ", &save))
-        nodes[nnodes++] = strdup(n);
-    free(list);
-    ck_assert_int_ge(nnodes, 3);
+    nnodes = world_node_names(nodes, 64);
     slurm = ism_slurm_create(NULL, &err);
     ck_assert_msg(slurm, "%s", err.text);
 }

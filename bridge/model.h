@@ -1,0 +1,103 @@
+/* model.h - the API objects isthmusd wants to exist, built from Slurm's
+ * view of a node or a job.  Pure functions: no I/O, no global state, so
+ * the unit tests and the benchmark call them directly.
+ *
+ * Names are deterministic (a restarted isthmusd finds its own objects,
+ * and the API server's AlreadyExists and Conflict answers do the locking):
+ *   ResourceSlice  <pool>-cpu.isthmus.io-<i>, i = 0 .. count-1
+ *   ResourceClaim  slurm-<job id>-<pool>-<i>
+ * Should a name pass 253 characters (a pool name near the limit), the pool
+ * part is cut and a hash of the whole pool name is put in its place, so
+ * names stay unique and valid.
+ *
+ * Ownership: every json_t returned is a new reference the caller decrefs;
+ * strings returned are the caller's to free.
+ */
+#ifndef ISTHMUS_BRIDGE_MODEL_H
+#define ISTHMUS_BRIDGE_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bitmap.h"
+#include "error.h"
+#include "topology.h"
+
+#define ISM_DRIVER "cpu.isthmus.io"             /* DRA driver and DeviceClass */
+#define ISM_SLICE_MAX_DEVICES 128               /* ResourceSlice limit */
+#define ISM_CLAIM_MAX_RESULTS 32                /* AllocationResultsMaxSize */
+#define ISM_LABEL_SLURM_NODE "isthmus.io/slurm-node" /* on Nodes: maps them; on slices */
+#define ISM_LABEL_SLURM_JOB "isthmus.io/slurm-job"   /* on mirrored claims: the job id */
+#define ISM_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+#define ISM_MANAGER "isthmusd"
+#define ISM_FINALIZER "isthmus.io/slurm-job"    /* on mirrored claims */
+#define ISM_CLAIM_REQUEST "cores"               /* the one request of a mirrored claim */
+
+/* The name of slice i of pool, or of claim i of job on pool. */
+char *ism_slice_name(const char *pool, int index);
+char *ism_claim_name(uint32_t job_id, const char *pool, int index);
+
+/* The devices of topo, one per core in index order:
+ *   {"name": "core-<index>", "attributes": {
+ *      "resource.kubernetes.io/numaNode": {"int": numa}   (left out if numa < 0)
+ *      "cpu.isthmus.io/socket":   {"int": socket}
+ *      "cpu.isthmus.io/l3cache":  {"int": l3}              (left out if l3 < 0)
+ *      "cpu.isthmus.io/core":     {"int": index}
+ *      "cpu.isthmus.io/cpus":     {"string": "0,48"}       (ranged cpu list)
+ *      "cpu.isthmus.io/threads":  {"int": number of cpus}
+ *      "cpu.isthmus.io/coreType": {"string": "standard" | "performance" | "efficiency"}}}
+ * NULL with EINVAL when a value breaks an API limit (a cpu list over 64
+ * characters). */
+json_t *ism_devices_build(const ism_topo_t *topo, ism_error_t *err);
+
+/* The slices of one pool: an array of complete ResourceSlice objects
+ *   apiVersion resource.k8s.io/v1, kind ResourceSlice,
+ *   metadata {name, labels {isthmus.io/slurm-node: slurm_node,
+ *                           app.kubernetes.io/managed-by: isthmusd},
+ *             ownerReferences [{apiVersion v1, kind Node, name pool,
+ *                               uid node_uid, controller: true}]}
+ *   spec {driver, pool {name: pool, generation, resourceSliceCount},
+ *         nodeName: pool, devices: up to 128 of devices, in order}
+ * devices is ism_devices_build's array (borrowed).  An empty devices array
+ * gives one slice with no devices (a node whose cores are all disallowed
+ * still has a pool).  pool is the Kubernetes Node's name, slurm_node the
+ * Slurm node's (often the same). */
+json_t *ism_slices_build(const char *pool, const char *node_uid, const char *slurm_node,
+                         const json_t *devices, int64_t generation, ism_error_t *err);
+
+/* A digest of the parts of a slice that isthmusd owns: spec, labels
+ * isthmusd sets, and ownerReferences, as the SHA-256 of a canonical dump
+ * (keys sorted, compact), in hex into out (65 bytes with the NUL).  Two
+ * slices have equal digests iff those parts are equal as JSON, whatever
+ * the key order or fields the API server adds elsewhere.  -1 (EINVAL)
+ * when obj is not an object. */
+#define ISM_DIGEST_LEN 65
+int ism_slice_digest(const json_t *slice, char out[ISM_DIGEST_LEN]);
+
+/* The claims mirroring job job_id's cores on one node: an array of
+ * ResourceClaim objects in namespace ns, each naming at most 32 devices,
+ * in core order:
+ *   metadata {name: ism_claim_name(job_id, pool, i), namespace: ns,
+ *             labels {isthmus.io/slurm-job: "<id>", isthmus.io/slurm-node:
+ *                     slurm_node, app.kubernetes.io/managed-by: isthmusd},
+ *             annotations {isthmus.io/slurm-job-name: job_name (if any)},
+ *             finalizers [isthmus.io/slurm-job]}
+ *   spec.devices.requests [{name: "cores", exactly: {deviceClassName:
+ *             cpu.isthmus.io, allocationMode: ExactCount, count: n}}]
+ *   status.allocation {devices.results [{request: cores, driver, pool,
+ *             device: core-<N>} x n], nodeSelector {nodeSelectorTerms:
+ *             [{matchFields: [{key: metadata.name, operator: In,
+ *             values: [pool]}]}]}}
+ * The caller creates the object without status, then writes status (the
+ * API ignores status on create).  An empty cores set gives an empty array. */
+json_t *ism_claims_build(uint32_t job_id, const char *job_name, const char *pool,
+                         const char *slurm_node, const ism_bitmap_t *cores, const char *ns,
+                         ism_error_t *err);
+
+/* True when the existing claim's status.allocation names exactly the
+ * devices (request, driver, pool, device) of the wanted one, in any
+ * order. */
+bool ism_claim_allocation_equal(const json_t *existing, const json_t *wanted);
+
+#endif

@@ -178,7 +178,8 @@ static char *list_url(const char *path, const char *label, const char *field, in
 
 /* Append page's items to items, giving each the kind and apiVersion the
  * server leaves out of list items. */
-static int take_items(json_t *page, json_t *items, ism_error_t *err)
+static int take_items(json_t *page, json_t *items, ism_kube_item_f each, void *each_arg,
+                      ism_error_t *err)
 {
     json_t *list = json_object_get(page, "items"), *item;
     const char *kind = json_string_value(json_object_get(page, "kind"));
@@ -195,6 +196,8 @@ static int take_items(json_t *page, json_t *items, ism_error_t *err)
             json_object_set_new(item, "kind", json_stringn(kind, n - 4));
         if (api && !json_object_get(item, "apiVersion"))
             json_object_set_new(item, "apiVersion", json_string(api));
+        if (each)
+            each(each_arg, item);
         if (json_array_append(items, item) < 0)
             return ism_err(err, ENOMEM, "out of memory");
     }
@@ -211,15 +214,16 @@ int ism_kube_list(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
 
     if (!path)
         return ism_err(err, EINVAL, "list: bad resource or namespace");
-    rc = ism_kube_list_path(k, path, label_selector, field_selector, limit, items,
+    rc = ism_kube_list_path(k, path, label_selector, field_selector, limit, NULL, NULL, items,
                             resource_version, st, err);
     free(path);
     return rc;
 }
 
 int ism_kube_list_path(ism_kube_t *k, const char *path, const char *label_selector,
-                       const char *field_selector, int limit, json_t **items,
-                       char **resource_version, ism_kube_status_t *st, ism_error_t *err)
+                       const char *field_selector, int limit, ism_kube_item_f each,
+                       void *each_arg, json_t **items, char **resource_version,
+                       ism_kube_status_t *st, ism_error_t *err)
 {
     char *cont = NULL, *rv = NULL;
     json_t *all = json_array();
@@ -243,7 +247,7 @@ int ism_kube_list_path(ism_kube_t *k, const char *path, const char *label_select
         rc = ism_kube_request(k, "GET", url, NULL, NULL, &page, st, err);
         free(url);
         if (rc == 0)
-            rc = take_items(page, all, err);
+            rc = take_items(page, all, each, each_arg, err);
         json_t *meta = json_object_get(page, "metadata");
         const char *next = json_string_value(json_object_get(meta, "continue"));
         const char *v = json_string_value(json_object_get(meta, "resourceVersion"));

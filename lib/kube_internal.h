@@ -46,10 +46,15 @@ int ism_kube_reason_errno(ism_kube_reason_t reason);
  * of memory. */
 char *ism_kube_selector_query(const char *label, const char *field);
 
-/* ism_kube_list for a collection given by its path. */
+/* ism_kube_list for a collection given by its path.  each (may be NULL)
+ * is called on every item as its page arrives, before it is kept, so an
+ * informer can shrink objects without ever holding the whole list in its
+ * full size. */
+typedef void (*ism_kube_item_f)(void *arg, json_t *item);
 int ism_kube_list_path(ism_kube_t *k, const char *path, const char *label_selector,
-                       const char *field_selector, int limit, json_t **items,
-                       char **resource_version, ism_kube_status_t *st, ism_error_t *err);
+                       const char *field_selector, int limit, ism_kube_item_f each,
+                       void *each_arg, json_t **items, char **resource_version,
+                       ism_kube_status_t *st, ism_error_t *err);
 
 /* The time now as an API MicroTime ("2026-11-23T16:40:00.123456Z"), a new
  * reference, or NULL when out of memory. */

@@ -24,12 +24,18 @@ struct ism_kube_leader {
     int64_t valid_until;     /* monotonic ms; writes allowed before this */
     char *observed;          /* the lease's spec as last seen, compact JSON */
     int64_t observed_at;     /* monotonic ms when it last changed */
+    uint64_t writes;         /* Lease writes tried (creates, renewals, releases) */
 };
 
 static int64_t guard(void *arg)
 {
     const ism_kube_leader_t *le = arg;
     return le->valid_until - ism_kube_now_ms();
+}
+
+uint64_t ism_kube_leader_writes(const ism_kube_leader_t *le)
+{
+    return le ? le->writes : 0;
 }
 
 bool ism_kube_leader_is_leader(const ism_kube_leader_t *le)
@@ -88,6 +94,7 @@ static int write_lease(ism_kube_leader_t *le, json_t *lease, bool create, ism_er
 {
     int rc;
     ism_kube_set_write_guard(le->k, NULL, NULL);
+    le->writes++;
     rc = create ? ism_kube_create_object(le->k, &LEASES, le->ns, lease, NULL, NULL, err)
                 : ism_kube_update(le->k, &LEASES, le->ns, lease, NULL, NULL, NULL, err);
     ism_kube_set_write_guard(le->k, guard, le);

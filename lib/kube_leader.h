@@ -45,6 +45,11 @@ ism_kube_leader_t *ism_kube_leader_create(ism_kube_t *k, const ism_kube_leader_o
 /* True while this process may write (see Safety above). */
 bool ism_kube_leader_is_leader(const ism_kube_leader_t *le);
 
+/* Lease writes this elector has tried (creates, renewals, the release),
+ * so a daemon can tell its own object writes from the election's in the
+ * client's counters. */
+uint64_t ism_kube_leader_writes(const ism_kube_leader_t *le);
+
 /* Give the lease up at once (holder cleared) so a successor need not wait
  * for it to expire; used on a clean shutdown.  Stops writing first. */
 int ism_kube_leader_release(ism_kube_leader_t *le, ism_error_t *err);

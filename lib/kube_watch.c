@@ -32,6 +32,7 @@ struct ism_kube_informer {
     json_t *cache;               /* key -> object */
     char *rv;
     bool synced;
+    int page;                    /* list page size, 0 for the default */
     ism_kube_stream_t *stream;
     ism_kube_timer_t *timer;
     char *buf;                   /* the watch stream's partial line */
@@ -78,9 +79,17 @@ static void set_rv(ism_kube_informer_t *inf, const char *rv)
     inf->rv = copy;
 }
 
-static void strip(json_t *obj)
+/* What goes into the cache: no managedFields, then the owner's transform. */
+static void strip(ism_kube_informer_t *inf, json_t *obj)
 {
     json_object_del(json_object_get(obj, "metadata"), "managedFields");
+    if (inf->h.transform)
+        inf->h.transform(inf->arg, obj);
+}
+
+static void strip_item(void *arg, json_t *item)
+{
+    strip(arg, item);
 }
 
 /* Schedule fn after a backoff that grows with consecutive failures. */
@@ -108,7 +117,6 @@ static void replace_cache(ism_kube_informer_t *inf, json_t *items)
         return;
     json_array_foreach(items, i, item) {
         if (ism_kube_object_key(item, kbuf, sizeof(kbuf)) == 0) {
-            strip(item);
             json_object_set(fresh, kbuf, item);
         }
     }
@@ -141,7 +149,8 @@ static void list_now(ism_kube_t *k, void *arg)
     inf->timer = NULL;
     inf->relist = false;
     inf->stats.lists++;
-    if (ism_kube_list_path(k, inf->path, inf->label, inf->field, 0, &items, &rv, NULL, &err) < 0) {
+    if (ism_kube_list_path(k, inf->path, inf->label, inf->field, inf->page, strip_item, inf,
+                           &items, &rv, NULL, &err) < 0) {
         inf->stats.errors++;
         ism_log_warn("list %s: %s", inf->path, err.text);
         backoff(inf, list_now);
@@ -257,7 +266,7 @@ static void apply_event(ism_kube_informer_t *inf, json_t *ev)
         ism_log_warn("watch %s: %s event for an object without a name, ignored", inf->path, type);
         return;
     }
-    strip(obj);
+    strip(inf, obj);
     old = json_incref(json_object_get(inf->cache, key));
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
         json_object_set(inf->cache, key, obj);
@@ -407,6 +416,12 @@ void ism_kube_informer_destroy(ism_kube_informer_t *inf)
     free(inf->field);
     free(inf);
     errno = saved;
+}
+
+void ism_kube_informer_set_page_size(ism_kube_informer_t *inf, int limit)
+{
+    if (inf && limit >= 0)
+        inf->page = limit;
 }
 
 bool ism_kube_informer_synced(const ism_kube_informer_t *inf)

@@ -36,6 +36,11 @@ typedef struct {
     void (*del)(void *arg, const char *key, json_t *old);
     /* the cache holds a whole list again (after the first list, each relist) */
     void (*synced)(void *arg);
+    /* optional, called first on every object received (each item of a list
+     * as its page arrives, each watched object): change obj in place to
+     * keep less of it in the cache, e.g. replace a large field by its
+     * digest.  Keep metadata.name, namespace and resourceVersion. */
+    void (*transform)(void *arg, json_t *obj);
 } ism_kube_handlers_t;
 
 typedef struct {
@@ -56,6 +61,11 @@ ism_kube_informer_t *ism_kube_informer_create(ism_kube_t *k, const ism_kube_reso
                                               const char *field_selector,
                                               const ism_kube_handlers_t *handlers, void *arg,
                                               ism_error_t *err);
+
+/* Objects per list page (default 500).  Smaller pages bound the memory a
+ * list of large objects takes before transform() shrinks them.  Takes
+ * effect at the next list. */
+void ism_kube_informer_set_page_size(ism_kube_informer_t *inf, int limit);
 
 /* Stop watching and free the cache.  NULL is fine.  Not from a handler of
  * the same informer. */

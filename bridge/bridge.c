@@ -1,0 +1,427 @@
+/* bridge.c - isthmusd's state: the Node map, Slurm polling, leadership,
+ * and the reconcile turn of the event loop (bridge.h). */
+#include <config.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "log.h"
+#include "model.h"
+
+static const ism_kube_resource_t NODES = { "", "v1", "nodes", false };
+static const ism_kube_resource_t SLICES = { "resource.k8s.io", "v1", "resourceslices", false };
+static const ism_kube_resource_t CLAIMS = { "resource.k8s.io", "v1", "resourceclaims", true };
+
+/* ------------------------------------------------------------ Nodes */
+
+static const char *node_label(const json_t *node)
+{
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(node, "metadata"), "labels"), ISM_LABEL_SLURM_NODE));
+}
+
+static const char *node_uid(const json_t *node)
+{
+    return json_string_value(json_object_get(json_object_get(node, "metadata"), "uid"));
+}
+
+/* Keep what the map and Events need: a Node is large (images, status). */
+static void node_shrink(void *arg, json_t *node)
+{
+    json_t *meta = json_object_get(node, "metadata");
+    json_t *labels = json_object_get(meta, "labels");
+    json_t *ours = json_object_get(labels, ISM_LABEL_SLURM_NODE);
+    json_t *keep = json_object();
+    (void)arg;
+
+    if (keep && ours)
+        json_object_set(keep, ISM_LABEL_SLURM_NODE, ours);
+    json_object_set_new(meta, "labels", keep ? keep : json_object());
+    json_object_del(meta, "annotations");
+    json_object_del(node, "spec");
+    json_object_del(node, "status");
+}
+
+static void node_changed(struct bridge *b, const char *name)
+{
+    b->pool_map_stale = true;
+    slices_mark(b->slices, name);
+}
+
+static void node_add(void *arg, const char *key, json_t *obj)
+{
+    (void)obj;
+    node_changed(arg, key);
+}
+
+static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
+{
+    const char *a = node_label(old), *c = node_label(obj);
+    const char *ua = node_uid(old), *uc = node_uid(obj);
+
+    if ((a == NULL) != (c == NULL) || (a && strcmp(a, c) != 0) || (ua == NULL) != (uc == NULL) ||
+        (ua && strcmp(ua, uc) != 0))
+        node_changed(arg, key);
+}
+
+static void node_del(void *arg, const char *key, json_t *old)
+{
+    (void)old;
+    node_changed(arg, key);
+}
+
+static const ism_kube_handlers_t node_handlers = {
+    .add = node_add, .update = node_update, .del = node_del, .transform = node_shrink,
+};
+
+json_t *bridge_node(struct bridge *b, const char *name)
+{
+    return ism_kube_informer_get(b->nodes, name);
+}
+
+const char *bridge_pool_of(struct bridge *b, const char *slurm_node)
+{
+    return slurm_node ? json_string_value(json_object_get(b->pool_of, slurm_node)) : NULL;
+}
+
+const char *bridge_slurm_of(struct bridge *b, const char *pool)
+{
+    return pool ? json_string_value(json_object_get(b->slurm_of, pool)) : NULL;
+}
+
+/* Map slurm -> node in m, the smallest Node name winning a tie. */
+static void map_claim(json_t *m, const char *slurm, const char *node, bool labelled)
+{
+    const char *have = json_string_value(json_object_get(m, slurm));
+
+    if (have && strcmp(have, node) <= 0) {
+        if (labelled)
+            ism_log_warn("Nodes %s and %s are both labelled %s=%s; using %s", have, node,
+                         ISM_LABEL_SLURM_NODE, slurm, have);
+        return;
+    }
+    json_object_set_new(m, slurm, json_string(node));
+}
+
+/* Rebuild the Slurm node <-> Node maps, and mark what moved. */
+static void rebuild_pool_map(struct bridge *b)
+{
+    json_t *cache = ism_kube_informer_cache(b->nodes), *node, *pool_of = json_object();
+    json_t *slurm_of = json_object(), *v;
+    const char *name;
+
+    if (!pool_of || !slurm_of)
+        goto done;
+    json_object_foreach(cache, name, node) {
+        const char *label = node_label(node);
+        if (label && *label)
+            map_claim(pool_of, label, name, true);
+    }
+    json_object_foreach(cache, name, node) {
+        const char *label = node_label(node);
+        if ((!label || !*label) && !json_object_get(pool_of, name))
+            map_claim(pool_of, name, name, false);
+    }
+    json_object_foreach(pool_of, name, v) {
+        json_object_set_new(slurm_of, json_string_value(v), json_string(name));
+    }
+    /* Pools whose Slurm node changed, both old and new, need a reconcile. */
+    json_object_foreach(b->pool_of, name, v) {
+        json_t *now = json_object_get(pool_of, name);
+        if (!now || !json_equal(now, v)) {
+            slices_mark(b->slices, json_string_value(v));
+            slices_mark(b->slices, json_string_value(now));
+        }
+    }
+    json_object_foreach(pool_of, name, v) {
+        if (!json_object_get(b->pool_of, name))
+            slices_mark(b->slices, json_string_value(v));
+    }
+    json_decref(b->pool_of);
+    json_decref(b->slurm_of);
+    b->pool_of = pool_of;
+    b->slurm_of = slurm_of;
+    pool_of = slurm_of = NULL;
+    b->pool_map_stale = false;
+    mirror_mark(b->mirror);
+done:
+    json_decref(pool_of);
+    json_decref(slurm_of);
+}
+
+/* ------------------------------------------------------------ Slurm */
+
+static void poll_slurm(ism_kube_t *k, void *arg);
+
+static void schedule_poll(struct bridge *b)
+{
+    int64_t ms = ism_config_get_int(b->cfg, "SlurmPollInterval") * 1000;
+    b->poll_timer = ism_kube_timer_add(b->kube, ms, poll_slurm, b);
+}
+
+static void slurm_failed(struct bridge *b, const struct ism_slurm_request *r, const char *what)
+{
+    b->slurm_poll_errors++;
+    if (!b->slurm_down)
+        ism_log_warn("Slurm: reading %s failed: %s (keeping the last answer)", what, r->err.text);
+    b->slurm_down = true;
+}
+
+static void slurm_answered(struct bridge *b)
+{
+    if (b->slurm_down)
+        ism_log_notice("Slurm answers again");
+    b->slurm_down = false;
+}
+
+static void nodes_done(struct ism_slurm_request *r, void *arg)
+{
+    struct bridge *b = arg;
+    ism_slurm_nodes_t *old = b->snodes;
+
+    b->slurm_polls++;
+    if (r->rc < 0) {
+        slurm_failed(b, r, "nodes");
+        return;
+    }
+    slurm_answered(b);
+    if (r->rc == 0)
+        return;
+    b->snodes = r->nodes;
+    r->nodes = NULL;
+    slices_slurm_changed(b->slices, old, b->snodes);
+    ism_slurm_nodes_destroy(old);
+}
+
+static void jobs_done(struct ism_slurm_request *r, void *arg)
+{
+    struct bridge *b = arg;
+
+    b->slurm_polls++;
+    b->poll_busy = false;
+    if (!b->stopping)
+        schedule_poll(b);
+    if (r->rc < 0 && r->errnum == ENOSYS) {
+        if (!b->jobs_unsupported)
+            ism_log_error("Slurm: %s; Slurm jobs are not mirrored", r->err.text);
+        b->jobs_unsupported = true;
+        return;
+    }
+    if (r->rc < 0) {
+        slurm_failed(b, r, "jobs");
+        return;
+    }
+    if (r->rc == 0)
+        return;
+    ism_slurm_jobs_destroy(b->sjobs);
+    b->sjobs = r->jobs;
+    r->jobs = NULL;
+    mirror_mark(b->mirror);
+}
+
+/* Read nodes then jobs, each only if changed (one cheap RPC otherwise). */
+static void poll_slurm(ism_kube_t *k, void *arg)
+{
+    struct bridge *b = arg;
+    ism_error_t err = ISM_ERROR_INIT;
+    (void)k;
+
+    b->poll_timer = NULL;
+    if (b->poll_busy)
+        return;
+    memset(&b->nodes_req, 0, sizeof(b->nodes_req));
+    memset(&b->jobs_req, 0, sizeof(b->jobs_req));
+    b->nodes_req.op = ISM_SLURM_POLL_NODES;
+    b->nodes_req.max_attempts = 1;
+    b->jobs_req.op = ISM_SLURM_POLL_JOBS;
+    b->jobs_req.max_attempts = 1;
+    if (ism_slurm_agent_submit(b->slurm, &b->nodes_req, nodes_done, b, &err) < 0 ||
+        ism_slurm_agent_submit(b->slurm, &b->jobs_req, jobs_done, b, &err) < 0) {
+        ism_log_error("Slurm: %s", err.text);
+        schedule_poll(b);
+        return;
+    }
+    b->poll_busy = true;
+}
+
+/* ------------------------------------------------------------ leadership */
+
+static void started(void *arg)
+{
+    struct bridge *b = arg;
+
+    ism_log_notice("leading: isthmusd writes from now on");
+    b->leading = true;
+    slices_forget_told(b->slices);
+    slices_mark_all(b->slices);
+    mirror_mark(b->mirror);
+}
+
+static void stopped(void *arg)
+{
+    struct bridge *b = arg;
+
+    if (!b->stopping)
+        ism_log_warn("not leading any more: writing stops");
+    b->leading = false;
+}
+
+static int start_leader(struct bridge *b, ism_error_t *err)
+{
+    char host[256] = "", identity[300];
+    ism_kube_leader_options_t o = {
+        .ns = b->ns,
+        .name = ism_config_get(b->cfg, "LeaseName"),
+        .identity = identity,
+        .lease_ms = (int)ism_config_get_int(b->cfg, "LeaseDuration") * 1000,
+        .renew_deadline_ms = (int)ism_config_get_int(b->cfg, "RenewDeadline") * 1000,
+        .retry_ms = (int)ism_config_get_int(b->cfg, "RetryPeriod") * 1000,
+        .started = started,
+        .stopped = stopped,
+        .arg = b,
+    };
+
+    if (!ism_config_get_bool(b->cfg, "LeaderElection")) {
+        b->leading = true;
+        return 0;
+    }
+    gethostname(host, sizeof(host) - 1);
+    snprintf(identity, sizeof(identity), "%s_%ld", host, (long)getpid());
+    if (o.renew_deadline_ms >= o.lease_ms || o.retry_ms >= o.renew_deadline_ms)
+        return ism_err(err, EINVAL,
+                       "need RetryPeriod < RenewDeadline < LeaseDuration (have %d, %d, %d s)",
+                       o.retry_ms / 1000, o.renew_deadline_ms / 1000, o.lease_ms / 1000);
+    b->leader = ism_kube_leader_create(b->kube, &o, err);
+    return b->leader ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+static ism_kube_t *connect_kube(const ism_config_t *cfg, ism_error_t *err)
+{
+    const char *path = ism_config_get(cfg, "Kubeconfig");
+    ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
+    ism_kube_config_t *kc;
+    ism_kube_t *k;
+
+    kc = path && *path ? ism_kube_config_load(path, NULL, err) : ism_kube_config_default(NULL, err);
+    if (!kc)
+        return NULL;
+    o.qps = (double)ism_config_get_int(cfg, "KubeQPS");
+    o.burst = (int)ism_config_get_int(cfg, "KubeBurst");
+    o.user_agent = "isthmusd/" PACKAGE_VERSION;
+    k = ism_kube_create(kc, &o, err);
+    ism_kube_config_destroy(kc);
+    return k;
+}
+
+static int start_informers(struct bridge *b, ism_error_t *err)
+{
+    char selector[128];
+
+    b->nodes = ism_kube_informer_create(b->kube, &NODES, NULL, NULL, NULL, &node_handlers, b, err);
+    if (!b->nodes)
+        return -1;
+    b->slice_inf = ism_kube_informer_create(b->kube, &SLICES, NULL, NULL, "spec.driver=" ISM_DRIVER,
+                                            &slices_handlers, b, err);
+    if (!b->slice_inf)
+        return -1;
+    /* 128 devices make a slice about 30 KB of JSON: list in small pages. */
+    ism_kube_informer_set_page_size(b->slice_inf, 50);
+    snprintf(selector, sizeof(selector), "%s=%s", ISM_LABEL_MANAGED_BY, ISM_MANAGER);
+    b->claim_inf = ism_kube_informer_create(b->kube, &CLAIMS, b->ns, selector, NULL,
+                                            &mirror_handlers, b, err);
+    return b->claim_inf ? 0 : -1;
+}
+
+int bridge_create(struct bridge *b, const ism_config_t *cfg, ism_error_t *err)
+{
+    char host[256] = "";
+
+    memset(b, 0, sizeof(*b));
+    b->cfg = cfg;
+    b->ns = ism_config_get(cfg, "Namespace");
+    gethostname(host, sizeof(host) - 1);
+    if (!(b->pool_of = json_object()) || !(b->slurm_of = json_object()))
+        return ism_err(err, ENOMEM, "out of memory");
+    if (!(b->slices = slices_create(b, err)) || !(b->mirror = mirror_create(b, err)))
+        return -1;
+    if (!(b->kube = connect_kube(cfg, err)))
+        return ism_errprefix(err, "Kubernetes");
+    if (!(b->events = ism_kube_recorder_create(b->kube, "isthmus.io/isthmusd", host, err)))
+        return -1;
+    if (!(b->slurm = ism_slurm_agent_create(ism_config_get(cfg, "SlurmConf"), err)))
+        return ism_errprefix(err, "Slurm");
+    if (start_informers(b, err) < 0 || start_leader(b, err) < 0)
+        return -1;
+    poll_slurm(b->kube, b);
+    return 0;
+}
+
+void bridge_destroy(struct bridge *b)
+{
+    int saved = errno;
+    ism_error_t err = ISM_ERROR_INIT;
+
+    b->stopping = true;
+    if (b->leader && ism_kube_leader_release(b->leader, &err) < 0)
+        ism_log_warn("giving the Lease up: %s", err.text);
+    ism_kube_leader_destroy(b->leader);
+    /* The agent runs the callbacks it still owes (as cancelled). */
+    ism_slurm_agent_destroy(b->slurm);
+    if (b->kube)
+        ism_kube_timer_cancel(b->kube, b->poll_timer);
+    ism_kube_recorder_destroy(b->events);
+    ism_kube_informer_destroy(b->claim_inf);
+    ism_kube_informer_destroy(b->slice_inf);
+    ism_kube_informer_destroy(b->nodes);
+    ism_kube_destroy(b->kube);
+    mirror_destroy(b->mirror);
+    slices_destroy(b->slices);
+    ism_slurm_jobs_destroy(b->sjobs);
+    ism_slurm_nodes_destroy(b->snodes);
+    json_decref(b->pool_of);
+    json_decref(b->slurm_of);
+    memset(b, 0, sizeof(*b));
+    errno = saved;
+}
+
+/* ------------------------------------------------------------ the turn */
+
+bool bridge_synced(const struct bridge *b)
+{
+    return ism_kube_informer_synced(b->nodes) && ism_kube_informer_synced(b->slice_inf) &&
+           ism_kube_informer_synced(b->claim_inf);
+}
+
+bool bridge_may_write(const struct bridge *b)
+{
+    return b->leading && !b->stopping && bridge_synced(b) &&
+           (!b->leader || ism_kube_leader_is_leader(b->leader));
+}
+
+int bridge_work(struct bridge *b)
+{
+    bool more_slices = false, more_claims = false;
+    int budget = BRIDGE_WRITES_PER_TURN, wait = -1;
+    int64_t wake;
+
+    ism_slurm_agent_dispatch(b->slurm);
+    if (ism_kube_informer_synced(b->nodes) && b->pool_map_stale)
+        rebuild_pool_map(b);
+    if (!bridge_may_write(b))
+        return -1;
+    if (b->snodes)
+        budget -= slices_reconcile(b->slices, budget, &more_slices);
+    if (b->sjobs && budget > 0)
+        mirror_reconcile(b->mirror, budget, &more_claims);
+    if (more_slices || more_claims)
+        return 0;
+    if ((wake = slices_wake_ms(b->slices)) >= 0)
+        wait = (int)wake;
+    if ((wake = mirror_wake_ms(b->mirror)) >= 0 && (wait < 0 || wake < wait))
+        wait = (int)wake;
+    return wait;
+}

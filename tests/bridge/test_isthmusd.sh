@@ -1,0 +1,315 @@
+#!/bin/bash
+# isthmusd against a real Slurm cluster and a real Kubernetes control plane
+# (kube-apiserver, kube-controller-manager, kube-scheduler), in TAP.
+#
+#   tests/bridge/test_isthmusd.sh BUILDDIR
+#
+# The world: three Slurm nodes pretending to be corona (48 cores, SMT),
+# a 4-socket Xeon (8 cores, SMT) and a 192-core machine, each with a
+# Kubernetes Node of the same name.  isthmusd runs as the world's
+# least-privilege user "isthmusd" with contrib's RBAC, as two replicas; the
+# standby runs under valgrind and must exit clean.
+#
+# Waits are bounded polls for an outcome (a failure means it never
+# happened); nothing asserts on how long something took.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+world=$top/tests/world
+build=$(cd "${1:?usage: $0 BUILDDIR}" && pwd)
+isthmusd=$build/bridge/isthmusd
+topo_tool=$build/topology/isthmus-topology
+topologies=${ISTHMUS_TOPOLOGIES:-$(realpath -m "$top/../shared/topologies")}
+export ISTHMUS_TOPOLOGY=$topo_tool
+
+n=0
+failed=0
+pass() { n=$((n + 1)) && printf 'ok %d - %s\n' "$n" "$1"; }
+fail() { n=$((n + 1)) && failed=$((failed + 1)) && printf 'not ok %d - %s\n' "$n" "$1"; }
+check() { # check DESC GOT WANT
+    if [[ $2 == "$3" ]]; then
+        pass "$1"
+    else
+        fail "$1"
+        printf '#   got:  %s\n#   want: %s\n' "${2:0:2000}" "${3:0:2000}"
+    fi
+}
+ok_if() { # ok_if DESC CMD...: the command succeeds
+    local desc=$1
+    shift
+    if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+# until_ok CMD...: poll CMD every half second, at most 120 s.
+until_ok() {
+    local i
+    for ((i = 0; i < 240; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    return 1
+}
+bail() {
+    printf 'Bail out! %s\n' "$*"
+    exit 1
+}
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/isthmus-bridge.XXXXXX")
+chmod 0755 "$dir" # munged runs as its own user and must reach its socket
+declare -A pid port
+finish() {
+    local rc=$? r
+    trap - EXIT INT TERM
+    for r in "${!pid[@]}"; do kill -9 "${pid[$r]}" 2>/dev/null; done
+    "$world/hybrid/stop" "$dir" >/dev/null 2>&1 || true
+    if ((failed == 0 && rc == 0)); then
+        rm -rf "$dir"
+    else
+        printf '# directory kept for its logs: %s\n' "$dir"
+        for r in "${!pid[@]}"; do
+            printf '# --- isthmusd %s (last lines)\n' "$r"
+            tail -25 "$dir/isthmusd-$r.log" | sed 's/^/# /'
+        done
+    fi
+    exit $((rc != 0 ? rc : failed != 0))
+}
+trap finish EXIT
+trap 'bail interrupted' INT TERM
+
+[[ -x $isthmusd && -x $topo_tool ]] || bail "build $build first (no isthmusd or isthmus-topology)"
+xml1=$topologies/corona.xml
+xml2=$topologies/16em64t-4s2c2t.xml
+xml3=$topologies/192em64t-12gr2n8c2t.xml
+env_lines=$("$world/hybrid/start" "$dir" --nodes 3 --xml "$xml1" --xml "$xml2" --xml "$xml3" \
+    2>"$dir/start.err") || {
+    tail -30 "$dir/start.err" | sed 's/^/# /'
+    bail "the hybrid world did not start"
+}
+eval "$env_lines"
+k8s=$ISTHMUS_K8S_WORLD
+
+# --- contrib's objects; the world's user "isthmusd" gets the ServiceAccount's roles
+kubectl apply -f "$top/contrib/kubernetes/namespace.yaml" -f "$top/contrib/kubernetes/deviceclass.yaml" \
+    -f "$top/contrib/kubernetes/rbac.yaml" >"$dir/apply.log" 2>&1 || bail "contrib manifests refused"
+kubectl get clusterrolebindings,rolebindings -A -o json |
+    jq -c '.items[] | select(any(.subjects[]?; .kind == "ServiceAccount" and .name == "isthmusd"))
+                    | {kind, name: .metadata.name, ns: .metadata.namespace, roleRef}' |
+    while read -r b; do
+        kind=$(jq -r .kind <<<"$b")
+        role=$(jq -r .roleRef.name <<<"$b")
+        if [[ $kind == ClusterRoleBinding ]]; then
+            kubectl create clusterrolebinding "test-user-$role" --clusterrole="$role" --user=isthmusd
+        else
+            kubectl -n "$(jq -r .ns <<<"$b")" create rolebinding "test-user-$role" \
+                --"$(jq -r '.roleRef.kind | ascii_downcase' <<<"$b")"="$role" --user=isthmusd
+        fi
+    done >>"$dir/apply.log" 2>&1
+
+# --- topologies: n1 and n2 published; n3 not yet
+"$topo_tool" publish --xml "$xml1" -N n1 >/dev/null && "$topo_tool" publish --xml "$xml2" -N n2 >/dev/null ||
+    bail "isthmus-topology publish failed"
+
+start_isthmusd() { # start_isthmusd NAME [WRAPPER...]
+    local r=$1 i
+    shift
+    cat >"$dir/isthmusd-$r.conf" <<EOF
+LogLevel=info
+SlurmConf=$SLURM_CONF
+Kubeconfig=$k8s/isthmusd.kubeconfig
+SlurmPollInterval=1
+HttpListen=127.0.0.1:0
+PidFile=$dir/isthmusd-$r.pid
+LeaseDuration=4
+RenewDeadline=3
+RetryPeriod=1
+EOF
+    "$@" "$isthmusd" --foreground --config "$dir/isthmusd-$r.conf" >"$dir/isthmusd-$r.log" 2>&1 &
+    pid[$r]=$!
+    for ((i = 0; i < 240; i++)); do
+        port[$r]=$(sed -n 's/.*HTTP on port \([0-9]*\).*/\1/p' "$dir/isthmusd-$r.log" | head -1)
+        [[ -n ${port[$r]} ]] && return 0
+        kill -0 "${pid[$r]}" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+http() { curl -sf "http://127.0.0.1:${port[$1]}$2"; }
+metric() { curl -s "http://127.0.0.1:${port[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+leading() { [[ $(metric "$1" isthmus_leader) == 1 ]]; }
+
+# devices: "name numa socket l3 core cpus threads kind" per device of pool $1
+slice_devices() {
+    kubectl get resourceslices -o json | jq -r --arg p "$1" '.items[] | select(.spec.pool.name == $p)
+        | .spec.devices[] | .attributes as $a | [.name,
+          ($a["resource.kubernetes.io/numaNode"].int // -1), $a["cpu.isthmus.io/socket"].int,
+          ($a["cpu.isthmus.io/l3cache"].int // -1), $a["cpu.isthmus.io/core"].int,
+          $a["cpu.isthmus.io/cpus"].string, $a["cpu.isthmus.io/threads"].int,
+          $a["cpu.isthmus.io/coreType"].string] | map(tostring) | join(" ")' | sort
+}
+# the same, from isthmus-topology json for an XML
+topology_devices() {
+    "$topo_tool" json --xml "$1" | jq -r '.cores[] | ["core-\(.[0])", .[3], .[2], .[4], .[0], .[5],
+        (.[5] | split(",") | map(if test("-") then (split("-") | (.[1] | tonumber) - (.[0] | tonumber) + 1)
+                                 else 1 end) | add), .[6]] | map(tostring) | join(" ")' | sort
+}
+slices_of() { kubectl get resourceslices -o json | jq -r --arg p "$1" '[.items[] | select(.spec.pool.name == $p)] | length'; }
+has_slices() { [[ $(slices_of "$1") -gt 0 ]]; }
+no_slices() { [[ $(slices_of "$1") == 0 ]]; }
+versions() { kubectl get resourceslices,resourceclaims -A -o json |
+    jq -r '.items[] | "\(.kind) \(.metadata.name) \(.metadata.uid) \(.metadata.resourceVersion)"' | sort; }
+event_reasons() { kubectl get events.events.k8s.io -A -o json |
+    jq -r --arg n "$1" '[.items[] | select(.regarding.name == $n and .regarding.kind == "Node") | .reason] | unique | join(",")'; }
+has_event() { [[ ,$(event_reasons "$1"), == *,$2,* ]]; }
+writes() { metric "$1" isthmus_kube_writes_total; }
+
+# ============================================================ replica a
+start_isthmusd a || bail "isthmusd did not start"
+ok_if "isthmusd becomes ready and leader" until_ok eval 'http a /readyz && leading a'
+until_ok has_slices n1
+until_ok has_slices n2
+check "n1's devices equal the topology of corona.xml (48 cores)" "$(slice_devices n1)" "$(topology_devices "$xml1")"
+check "n2's devices equal the topology of the 4-socket Xeon (8 cores)" "$(slice_devices n2)" "$(topology_devices "$xml2")"
+check "every slice names its node, is owned by the Node, and is labelled" \
+    "$(kubectl get resourceslices,nodes -o json | jq -r '[.items[] | select(.kind == "Node") | {(.metadata.name): .metadata.uid}] | add as $uid
+        | [.items[] | select(.kind == "ResourceSlice") | (.spec.nodeName == .spec.pool.name
+          and .metadata.ownerReferences == [{apiVersion: "v1", kind: "Node", name: .spec.pool.name, uid: $uid[.spec.pool.name], controller: true}]
+          and .metadata.labels["isthmus.io/slurm-node"] == .spec.pool.name and .spec.driver == "cpu.isthmus.io")] | unique | tostring')" \
+    "[true]"
+ok_if "n3 has no topology: no slices, and an Event NoTopology on Node n3" until_ok eval 'no_slices n3 && has_event n3 NoTopology'
+
+# --- n3's topology arrives: 192 cores in two slices
+"$topo_tool" publish --xml "$xml3" -N n3 >/dev/null
+until_ok has_slices n3
+until_ok eval '[[ $(slice_devices n3 | wc -l) == 192 ]]'
+check "n3's 192 devices equal its topology" "$(slice_devices n3)" "$(topology_devices "$xml3")"
+check "n3's pool is split 128 + 64, in core order, one generation, count 2" \
+    "$(kubectl get resourceslices -o json | jq -c '[.items[] | select(.spec.pool.name == "n3")] | sort_by(.metadata.name)
+        | map([.metadata.name, (.spec.devices | length), .spec.devices[0].name, .spec.pool.generation, .spec.pool.resourceSliceCount])')" \
+    '[["n3-cpu.isthmus.io-0",128,"core-0",1,2],["n3-cpu.isthmus.io-1",64,"core-128",1,2]]'
+
+# --- steady state: nothing changes, nothing is written
+sleep 3
+w0=$(writes a)
+before=$(versions)
+sleep 6 # six Slurm polls and a Lease renewal each second
+check "no write in a steady state (isthmus_kube_writes_total stays $w0)" "$(writes a)" "$w0"
+check "no object changed in a steady state" "$(versions)" "$before"
+ok_if "Slurm was polled meanwhile" test "$(metric a isthmus_slurm_polls_total)" -gt 12
+
+# --- someone deletes a slice: put back, same generation and content
+gen() { kubectl get resourceslice "$1" -o jsonpath='{.spec.pool.generation}'; }
+want=$(slice_devices n3)
+kubectl delete resourceslice n3-cpu.isthmus.io-1 >/dev/null
+ok_if "a deleted slice is put back" until_ok kubectl get resourceslice n3-cpu.isthmus.io-1
+check "... with the same content and generation" "$(slice_devices n3) $(gen n3-cpu.isthmus.io-1)" "$want 1"
+
+# --- someone edits a slice: put back, at a new generation for the whole pool
+kubectl patch resourceslice n2-cpu.isthmus.io-0 --type=json \
+    -p '[{"op": "replace", "path": "/spec/devices/0/attributes/cpu.isthmus.io~1socket", "value": {"int": 7}}]' >/dev/null
+ok_if "an edited slice is put back" until_ok eval '[[ "$(slice_devices n2)" == "$(topology_devices "$xml2")" ]]'
+check "... at generation 2" "$(gen n2-cpu.isthmus.io-0)" 2
+
+# --- a Slurm job: mirrored as allocated claims
+job=$(sbatch --parsable -o /dev/null -w n2 -c 12 --wrap 'sleep 600') || bail "sbatch failed"
+until_ok eval '[[ $(squeue -h -j '"$job"' -o %T) == RUNNING ]]' || bail "job $job did not start"
+oracle_cores() { # the job's abstract cores on node $2, from scontrol -d (CPU_IDs / threads)
+    local ids threads
+    ids=$(scontrol -d show job "$1" | sed -n "s/.*Nodes=$2 CPU_IDs=\([^ ]*\).*/\1/p")
+    threads=$(scontrol show node "$2" | sed -n 's/.*ThreadsPerCore=\([0-9]*\).*/\1/p')
+    for r in ${ids//,/ }; do
+        if [[ $r == *-* ]]; then seq "${r%-*}" "${r#*-}"; else echo "$r"; fi
+    done | awk -v t="$threads" '{print "core-" int($1 / t)}' | sort -u
+}
+claim_devices() {
+    kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$1" -o json |
+        jq -r '.items[].status.allocation.devices.results[]? | .device' | sort
+}
+ok_if "job $job gets claims in isthmus-system" until_ok eval '[[ -n $(claim_devices '"$job"') ]]'
+check "the claims name exactly the job's cores (scontrol -d show job)" "$(claim_devices "$job")" "$(oracle_cores "$job" n2)"
+check "claims: finalizer, labels, pool n2, node-local allocation" \
+    "$(kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$job" -o json | jq -c '[.items[] |
+        [.metadata.finalizers, .metadata.labels["isthmus.io/slurm-node"], (.status.allocation.devices.results | map(.pool) | unique),
+         .status.allocation.nodeSelector.nodeSelectorTerms[0].matchFields[0].values]] | unique')" \
+    '[[["isthmus.io/slurm-job"],"n2",["n2"],["n2"]]]'
+
+# --- kube-scheduler must not hand out the job's cores
+free=$((8 - $(oracle_cores "$job" n2 | wc -l)))
+pod_with_cores() { # pod_with_cores NAME COUNT: a pod on n2 asking for COUNT cores of cpu.isthmus.io
+    kubectl apply -f - >/dev/null <<EOF
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: $1, namespace: default}
+spec:
+  devices:
+    requests:
+    - name: cores
+      exactly: {deviceClassName: cpu.isthmus.io, allocationMode: ExactCount, count: $2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: default}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  containers: [{name: c, image: local/none, resources: {claims: [{name: cores}]}}]
+  resourceClaims: [{name: cores, resourceClaimName: $1}]
+EOF
+}
+pod_with_cores too-many $((free + 1))
+pod_with_cores fits "$free"
+ok_if "kube-scheduler places a pod asking for the $free free cores" \
+    until_ok eval '[[ $(kubectl get pod fits -o jsonpath="{.spec.nodeName}") == n2 ]]'
+check "... and gives it none of the job's cores" \
+    "$(comm -12 <(kubectl get resourceclaim fits -o json | jq -r '.status.allocation.devices.results[].device' | sort) <(claim_devices "$job"))" ""
+ok_if "a pod asking for $((free + 1)) cores stays unschedulable" until_ok eval \
+    '[[ $(kubectl get pod too-many -o jsonpath="{.status.conditions[?(@.type==\"PodScheduled\")].reason}") == Unschedulable ]]'
+check "the mirrored claims are still allocated with kube-controller-manager running" \
+    "$(claim_devices "$job")" "$(oracle_cores "$job" n2)"
+
+# --- restart: no duplicate, no orphan, no write
+before=$(versions)
+kill -TERM "${pid[a]}"
+wait "${pid[a]}"
+check "SIGTERM stops isthmusd cleanly (exit 0, pidfile removed)" "$? $(test -e "$dir/isthmusd-a.pid" && echo kept)" "0 "
+check "the Lease is given up on a clean stop" \
+    "$(kubectl get lease -n isthmus-system isthmusd -o jsonpath='{.spec.holderIdentity}')" ""
+start_isthmusd a || bail "isthmusd did not start again"
+until_ok eval 'http a /readyz && leading a'
+sleep 4
+check "after a restart: the same objects, untouched" "$(versions)" "$before"
+check "after a restart: no write at all" "$(writes a)" 0
+
+# --- a standby under valgrind; the leader is killed; the standby takes over
+start_isthmusd b valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+    --suppressions="$top/tests/slurm/valgrind.supp" || bail "the standby did not start"
+until_ok eval 'http b /readyz' || bail "the standby is not ready"
+check "the standby does not lead while a leads" "$(metric b isthmus_leader) $(writes b)" "0 0"
+kill -9 "${pid[a]}"
+wait "${pid[a]}" 2>/dev/null
+unset 'pid[a]'
+ok_if "after the leader's kill -9 the standby leads" until_ok leading b
+kubectl delete resourceslice n1-cpu.isthmus.io-0 >/dev/null
+ok_if "the new leader puts a deleted slice back" until_ok kubectl get resourceslice n1-cpu.isthmus.io-0
+
+# --- the job ends: its claims go
+scancel "$job"
+ok_if "the claims of an ended job are deleted (finalizer removed)" \
+    until_ok eval '[[ $(kubectl get resourceclaims -n isthmus-system -l isthmus.io/slurm-job='"$job"' -o name | wc -l) == 0 ]]'
+
+# --- a Node leaves Kubernetes: its slices go
+kubectl delete pod fits too-many --wait=false >/dev/null
+kubectl delete node n1 >/dev/null
+ok_if "a removed Node's slices are deleted" until_ok no_slices n1
+
+# --- corrupt topology: no slices, an Event, the daemon keeps going
+scontrol update nodename=n3 extra='{"isthmus": {"version": 99, "cores": "x"}}'
+ok_if "a corrupt topology removes n3's slices and gives an Event BadTopology" \
+    until_ok eval 'no_slices n3 && has_event n3 BadTopology'
+ok_if "isthmusd is still healthy and ready" eval 'http b /healthz && http b /readyz'
+check "slices of the other nodes stay" "$(slices_of n2)" 1
+
+# --- the standby (now leader) under valgrind stops clean
+kill -TERM "${pid[b]}"
+wait "${pid[b]}"
+check "isthmusd under valgrind exits 0 with no error or definite leak" "$?" 0
+unset 'pid[b]'
+
+printf '1..%d\n' "$n"

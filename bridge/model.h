@@ -34,7 +34,8 @@
 #define ISM_FINALIZER "isthmus.io/slurm-job"    /* on mirrored claims */
 #define ISM_CLAIM_REQUEST "cores"               /* the one request of a mirrored claim */
 
-/* The name of slice i of pool, or of claim i of job on pool. */
+/* The name of slice i of pool, or of claim i of job on pool.  NULL with
+ * EINVAL when pool is not a Node name (DNS-1123 subdomain) or i < 0. */
 char *ism_slice_name(const char *pool, int index);
 char *ism_claim_name(uint32_t job_id, const char *pool, int index);
 
@@ -59,10 +60,13 @@ json_t *ism_devices_build(const ism_topo_t *topo, ism_error_t *err);
  *                               uid node_uid, controller: true}]}
  *   spec {driver, pool {name: pool, generation, resourceSliceCount},
  *         nodeName: pool, devices: up to 128 of devices, in order}
- * devices is ism_devices_build's array (borrowed).  An empty devices array
- * gives one slice with no devices (a node whose cores are all disallowed
- * still has a pool).  pool is the Kubernetes Node's name, slurm_node the
- * Slurm node's (often the same). */
+ * devices is ism_devices_build's array (borrowed: the slices hold copies).
+ * An empty devices array gives one slice with no devices (a node whose
+ * cores are all disallowed still has a pool).  pool is the Kubernetes
+ * Node's name, slurm_node the Slurm node's (often the same).  NULL with
+ * EINVAL and err saying which when pool is not a Node name, node_uid is
+ * empty, slurm_node is not a label value, devices is not an array or
+ * generation is negative. */
 json_t *ism_slices_build(const char *pool, const char *node_uid, const char *slurm_node,
                          const json_t *devices, int64_t generation, ism_error_t *err);
 
@@ -70,8 +74,10 @@ json_t *ism_slices_build(const char *pool, const char *node_uid, const char *slu
  * isthmusd sets, and ownerReferences, as the SHA-256 of a canonical dump
  * (keys sorted, compact), in hex into out (65 bytes with the NUL).  Two
  * slices have equal digests iff those parts are equal as JSON, whatever
- * the key order or fields the API server adds elsewhere.  -1 (EINVAL)
- * when obj is not an object. */
+ * the key order or fields the API server adds elsewhere.  Members that
+ * are null or empty arrays or objects count as absent: the API server
+ * leaves those out of its answers.  -1 (EINVAL) when slice is not an
+ * object. */
 #define ISM_DIGEST_LEN 65
 int ism_slice_digest(const json_t *slice, char out[ISM_DIGEST_LEN]);
 
@@ -90,14 +96,20 @@ int ism_slice_digest(const json_t *slice, char out[ISM_DIGEST_LEN]);
  *             [{matchFields: [{key: metadata.name, operator: In,
  *             values: [pool]}]}]}}
  * The caller creates the object without status, then writes status (the
- * API ignores status on create).  An empty cores set gives an empty array. */
+ * API ignores status on create).  An empty cores set gives an empty array.
+ * The annotation keeps at most 253 bytes of job_name, cut between
+ * characters (a name that is not UTF-8 keeps its printable ASCII, every
+ * other byte becomes '?').  NULL with EINVAL and err saying which when
+ * job_id is 0, pool is not a Node name, slurm_node is not a label value,
+ * cores is NULL or ns is not a namespace name. */
 json_t *ism_claims_build(uint32_t job_id, const char *job_name, const char *pool,
                          const char *slurm_node, const ism_bitmap_t *cores, const char *ns,
                          ism_error_t *err);
 
 /* True when the existing claim's status.allocation names exactly the
  * devices (request, driver, pool, device) of the wanted one, in any
- * order. */
+ * order, each as often.  False when either has no results array or a
+ * result lacks one of those strings (any JSON is safe to pass). */
 bool ism_claim_allocation_equal(const json_t *existing, const json_t *wanted);
 
 #endif

@@ -17,28 +17,6 @@
 
 #define SYNTH "pack:2 numa:2 l3:2 core:4 pu:2"
 
-static ism_topo_t *load_xml(const char *name)
-{
-    const char *dir = getenv("ISTHMUS_TOPOLOGIES");
-    ism_error_t err = ISM_ERROR_INIT;
-    char path[1024];
-    ism_topo_t *topo;
-
-    snprintf(path, sizeof(path), "%s/%s", dir ? dir : TOPOLOGIES_DIR, name);
-    topo = ism_topo_from_xml(path, &err);
-    ck_assert_msg(topo != NULL, "%s: %s", name, err.text);
-    return topo;
-}
-
-static ism_topo_t *load_synth(const char *desc)
-{
-    ism_error_t err = ISM_ERROR_INIT;
-    ism_topo_t *topo = ism_topo_from_synthetic(desc, &err);
-
-    ck_assert_msg(topo != NULL, "%s: %s", desc, err.text);
-    return topo;
-}
-
 static ism_bitmap_t *list(const char *s)
 {
     ism_error_t err = ISM_ERROR_INIT;

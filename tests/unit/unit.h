@@ -42,4 +42,32 @@ static const char *const machines[] = {
 
 #define ARRAY_SIZE(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+#ifdef ISTHMUS_TOPOLOGY_H
+#include <stdio.h>
+
+/* A shared machine by file name, or an hwloc synthetic machine; the test
+ * fails when it does not load.  Caller destroys. */
+static inline ism_topo_t *load_xml(const char *name)
+{
+    const char *dir = getenv("ISTHMUS_TOPOLOGIES");
+    ism_error_t err = ISM_ERROR_INIT;
+    char path[1024];
+    ism_topo_t *topo;
+
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : TOPOLOGIES_DIR, name);
+    topo = ism_topo_from_xml(path, &err);
+    ck_assert_msg(topo != NULL, "%s: %s", name, err.text);
+    return topo;
+}
+
+static inline ism_topo_t *load_synth(const char *desc)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_topo_t *topo = ism_topo_from_synthetic(desc, &err);
+
+    ck_assert_msg(topo != NULL, "%s: %s", desc, err.text);
+    return topo;
+}
+#endif
+
 #endif

@@ -164,16 +164,20 @@ static int start(ism_http_t *s, const char *listen, struct sockaddr_in *sa, ism_
 
     s->starting = true;
     errno = 0;
+    /* The logger first: libmicrohttpd prints to stderr until it has it. */
     s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ISM_HTTP_MAX_CONNECTIONS,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ISM_HTTP_TIMEOUT_S,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
-    e = errno ? errno : EIO;
+                            MHD_OPTION_END);
+    e = errno;
     s->starting = false;
+    /* errno says it best (libmicrohttpd's own message names "port 0" when
+     * the address came with SOCK_ADDR); its message when errno is not set. */
     if (!s->d)
-        return ism_err(err, e, "cannot listen on %s: %s", listen,
-                       s->start_error[0] ? s->start_error : strerror(e));
+        return ism_err(err, e ? e : EIO, "cannot listen on %s: %s", listen,
+                       e || !s->start_error[0] ? strerror(e ? e : EIO) : s->start_error);
     if (!(info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD)))
         return ism_err(err, EIO, "listen on %s: no epoll descriptor", listen);
     s->fd = info->epoll_fd;

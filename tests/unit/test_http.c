@@ -259,8 +259,9 @@ START_TEST(listen_port_taken)
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", ism_http_port(a));
     errno = 0;
     ck_assert_ptr_null(ism_http_create(listen, NULL, &err));
-    ck_assert_int_ne(errno, 0);
+    ck_assert_int_eq(errno, EADDRINUSE);
     ck_assert_msg(strstr(err.text, listen), "%s", err.text);
+    ck_assert_msg(strstr(err.text, strerror(EADDRINUSE)), "%s", err.text);
     ism_http_destroy(a);
     ism_http_destroy(NULL);
     ck_assert_int_eq(ism_http_fd(NULL), -1);

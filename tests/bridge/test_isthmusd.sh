@@ -132,7 +132,7 @@ EOF
     done
     return 1
 }
-http() { curl -sf "http://127.0.0.1:${port[$1]}$2"; }
+http() { curl -sf -o /dev/null "http://127.0.0.1:${port[$1]}$2"; }
 metric() { curl -s "http://127.0.0.1:${port[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
 leading() { [[ $(metric "$1" isthmus_leader) == 1 ]]; }
 
@@ -169,8 +169,9 @@ until_ok has_slices n2
 check "n1's devices equal the topology of corona.xml (48 cores)" "$(slice_devices n1)" "$(topology_devices "$xml1")"
 check "n2's devices equal the topology of the 4-socket Xeon (8 cores)" "$(slice_devices n2)" "$(topology_devices "$xml2")"
 check "every slice names its node, is owned by the Node, and is labelled" \
-    "$(kubectl get resourceslices,nodes -o json | jq -r '[.items[] | select(.kind == "Node") | {(.metadata.name): .metadata.uid}] | add as $uid
-        | [.items[] | select(.kind == "ResourceSlice") | (.spec.nodeName == .spec.pool.name
+    "$(kubectl get resourceslices,nodes -o json | jq -r '.items as $all
+        | ([$all[] | select(.kind == "Node") | {(.metadata.name): .metadata.uid}] | add) as $uid
+        | [$all[] | select(.kind == "ResourceSlice") | (.spec.nodeName == .spec.pool.name
           and .metadata.ownerReferences == [{apiVersion: "v1", kind: "Node", name: .spec.pool.name, uid: $uid[.spec.pool.name], controller: true}]
           and .metadata.labels["isthmus.io/slurm-node"] == .spec.pool.name and .spec.driver == "cpu.isthmus.io")] | unique | tostring')" \
     "[true]"

@@ -740,7 +740,9 @@ static void on_synced(void *arg)
 {
     ((struct seen *)arg)->syncs++;
 }
-static const ism_kube_handlers_t handlers = { on_add, on_update, on_del, on_synced };
+static const ism_kube_handlers_t handlers = {
+    .add = on_add, .update = on_update, .del = on_del, .synced = on_synced,
+};
 
 /* Does the informer's cache hold exactly what a fresh list holds, same
  * resourceVersions? */

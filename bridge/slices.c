@@ -30,11 +30,14 @@
 
 static const ism_kube_resource_t SLICES = { "resource.k8s.io", "v1", "resourceslices", false };
 
+static void prune_shared(struct slices *s);
+
 struct slices {
     struct bridge *b;
     json_t *dirty;    /* pool -> true */
     json_t *by_pool;  /* pool -> {slice name: true}, from the cache */
     json_t *devices;  /* Slurm node -> devices array of its topology */
+    json_t *shared;   /* encoded topology -> its devices array, shared */
     json_t *failures; /* pool -> consecutive failed reconciles */
     json_t *waiting;  /* pool -> monotonic ms of its next try, after a failure */
     json_t *told;     /* Slurm node -> the problem last logged / evented */
@@ -179,6 +182,7 @@ void slices_slurm_changed(struct slices *s, const ism_slurm_nodes_t *old,
         json_object_del(s->told, o->name);
         slices_mark(s, bridge_pool_of(s->b, o->name));
     }
+    prune_shared(s);
 }
 
 /* ------------------------------------------------------------ wanted state */
@@ -199,6 +203,38 @@ static void tell(struct slices *s, const char *slurm_node, const char *pool, con
         ism_kube_event(b->events, node, "Warning", reason, "Publish",
                        "Slurm node %s: %s; isthmusd publishes no cores for it", slurm_node, why);
     json_object_set_new(s->told, slurm_node, json_string(why));
+}
+
+/* The devices of topo (a new reference).  Nodes of the same hardware
+ * share one array: 10,000 nodes of 128 cores would otherwise hold
+ * gigabytes of equal jansson trees. */
+static json_t *shared_devices(struct slices *s, const ism_topo_t *topo, ism_error_t *err)
+{
+    char *key = ism_topo_encode(topo, err);
+    json_t *devices = key ? json_object_get(s->shared, key) : NULL;
+
+    if (!key)
+        return NULL;
+    if (devices) {
+        json_incref(devices);
+    } else if ((devices = ism_devices_build(topo, err))) {
+        json_object_set(s->shared, key, devices);
+    }
+    free(key);
+    return devices;
+}
+
+/* Forget device arrays no node uses any more. */
+static void prune_shared(struct slices *s)
+{
+    const char *key;
+    json_t *devices;
+    void *tmp;
+
+    json_object_foreach_safe(s->shared, tmp, key, devices) {
+        if (devices->refcount == 1)
+            json_object_del(s->shared, key);
+    }
 }
 
 /* The devices of the Slurm node mapped to pool, or NULL when it gets none
@@ -222,7 +258,7 @@ static const json_t *wanted_devices(struct slices *s, const char *pool, const ch
     }
     if ((devices = json_object_get(s->devices, name)))
         return devices;
-    if (!(devices = ism_devices_build(n->topo, &err))) {
+    if (!(devices = shared_devices(s, n->topo, &err))) {
         tell(s, name, pool, "BadTopology", err.text);
         return NULL;
     }
@@ -467,7 +503,7 @@ struct slices *slices_create(struct bridge *b, ism_error_t *err)
     struct slices *s = calloc(1, sizeof(*s));
 
     if (!s || !(s->dirty = json_object()) || !(s->by_pool = json_object()) ||
-        !(s->devices = json_object()) || !(s->failures = json_object()) || !(s->waiting = json_object()) ||
+        !(s->devices = json_object()) || !(s->shared = json_object()) || !(s->failures = json_object()) || !(s->waiting = json_object()) ||
         !(s->told = json_object())) {
         slices_destroy(s);
         ism_err(err, ENOMEM, "out of memory");
@@ -486,6 +522,7 @@ void slices_destroy(struct slices *s)
     json_decref(s->dirty);
     json_decref(s->by_pool);
     json_decref(s->devices);
+    json_decref(s->shared);
     json_decref(s->failures);
     json_decref(s->waiting);
     json_decref(s->told);

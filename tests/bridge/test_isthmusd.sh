@@ -22,23 +22,8 @@ topo_tool=$build/topology/isthmus-topology
 topologies=${ISTHMUS_TOPOLOGIES:-$(realpath -m "$top/../shared/topologies")}
 export ISTHMUS_TOPOLOGY=$topo_tool
 
-n=0
-failed=0
-pass() { n=$((n + 1)) && printf 'ok %d - %s\n' "$n" "$1"; }
-fail() { n=$((n + 1)) && failed=$((failed + 1)) && printf 'not ok %d - %s\n' "$n" "$1"; }
-check() { # check DESC GOT WANT
-    if [[ $2 == "$3" ]]; then
-        pass "$1"
-    else
-        fail "$1"
-        printf '#   got:  %s\n#   want: %s\n' "${2:0:2000}" "${3:0:2000}"
-    fi
-}
-ok_if() { # ok_if DESC CMD...: the command succeeds
-    local desc=$1
-    shift
-    if "$@"; then pass "$desc"; else fail "$desc"; fi
-}
+# shellcheck source=../tap.sh
+. "$top/tests/tap.sh"
 # until_ok CMD...: poll CMD every half second, at most 120 s.
 until_ok() {
     local i
@@ -47,10 +32,6 @@ until_ok() {
         sleep 0.5
     done
     return 1
-}
-bail() {
-    printf 'Bail out! %s\n' "$*"
-    exit 1
 }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/isthmus-bridge.XXXXXX")
@@ -258,8 +239,9 @@ pod_with_cores too-many $((free + 1))
 pod_with_cores fits "$free"
 ok_if "kube-scheduler places a pod asking for the $free free cores" \
     until_ok eval '[[ $(kubectl get pod fits -o jsonpath="{.spec.nodeName}") == n2 ]]'
-check "... and gives it none of the job's cores" \
-    "$(comm -12 <(kubectl get resourceclaim fits -o json | jq -r '.status.allocation.devices.results[].device' | sort) <(claim_devices "$job"))" ""
+fits_devices=$(kubectl get resourceclaim fits -o json | jq -r '.status.allocation.devices.results[]?.device' | sort)
+check "... and gives it $free cores, none of them the job's" \
+    "$(wc -l <<<"$fits_devices") $(comm -12 <(echo "$fits_devices") <(claim_devices "$job") | xargs)" "$free "
 ok_if "a pod asking for $((free + 1)) cores stays unschedulable" until_ok eval \
     '[[ $(kubectl get pod too-many -o jsonpath="{.status.conditions[?(@.type==\"PodScheduled\")].reason}") == Unschedulable ]]'
 check "the mirrored claims are still allocated with kube-controller-manager running" \
@@ -313,4 +295,4 @@ wait "${pid[b]}"
 check "isthmusd under valgrind exits 0 with no error or definite leak" "$?" 0
 unset 'pid[b]'
 
-printf '1..%d\n' "$n"
+tap_plan

@@ -15,13 +15,8 @@ kubectl=$("$here/../world/k8s/build" 2>/dev/null)/kubectl
 kc() { "$kubectl" --kubeconfig="$world/admin.kubeconfig" --request-timeout=30s "$@"; }
 export ISTHMUS_TEST_NS=leader-$$
 tmp=$(mktemp -d)
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
-    printf '#   %s\n' "$@"
-}
+# shellcheck source=../tap.sh
+. "$here/../tap.sh"
 pids=()
 finish() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done
@@ -31,7 +26,7 @@ finish() {
         echo "# candidate logs:"; sed 's/^/#   A: /' "$tmp/A"; sed 's/^/#   B: /' "$tmp/B"
     fi
     rm -rf "$tmp"
-    echo "1..$n"
+    tap_plan
     exit $((failed != 0))
 }
 trap finish EXIT

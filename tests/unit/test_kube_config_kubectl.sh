@@ -15,7 +15,8 @@ if [ -z "$kubectl" ] || ! [ -x "$kubectl" ]; then
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-n=0
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 
 pem() { printf -- '-----BEGIN %s-----\n%s\n-----END %s-----\n' "$1" "$2" "$1"; }
 b64() { base64 -w0; }
@@ -129,9 +130,6 @@ paths() {
         printf ':'
     done | sed 's/:$//'
 }
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
 
 jsonpath='{.current-context}|{.clusters[0].cluster.server}|{.contexts[0].context.namespace}|{.users[0].user.token}|{.clusters[0].cluster.insecure-skip-tls-verify}|{.clusters[0].cluster.tls-server-name}|{.clusters[0].cluster.proxy-url}'
 

@@ -76,33 +76,5 @@ log_tails() {
 
 # TAP for the test scripts (smoke, spank): ok, not_ok, check, bail; count and failed
 # say how many ran and failed.
-
-count=0
-failed=0
-
-ok() {
-    count=$((count + 1))
-    echo "ok $count - $1"
-}
-
-not_ok() {
-    count=$((count + 1))
-    failed=$((failed + 1))
-    echo "not ok $count - $1"
-    shift
-    # The rest are diagnostics, one "# " line each.
-    local line
-    for line in "$@"; do
-        printf '%s\n' "$line" | sed 's/^/#   /'
-    done
-}
-
-# check DESC GOT WANT: one test comparing two strings.
-check() {
-    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
-}
-
-bail() {
-    echo "Bail out! $*"
-    exit 1
-}
+# shellcheck source=../../tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../tap.sh"

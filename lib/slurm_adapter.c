@@ -356,14 +356,25 @@ static char *dup_or_empty(const char *str)
     return strdup(str ? str : "");
 }
 
-struct name_index {
+struct ism_slurm_name_index {
     const char *name;
     int index;
 };
 
 static int cmp_name_index(const void *a, const void *b)
 {
-    return strcmp(((const struct name_index *)a)->name, ((const struct name_index *)b)->name);
+    const struct ism_slurm_name_index *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+/* The position of node name in the snapshot, or -1. */
+static int find_index(const ism_slurm_nodes_t *nodes, const char *name)
+{
+    struct ism_slurm_name_index key = { name, 0 }, *hit = NULL;
+
+    if (nodes && name && nodes->by_name)
+        hit = bsearch(&key, nodes->by_name, (size_t)nodes->count, sizeof(key), cmp_name_index);
+    return hit ? hit->index : -1;
 }
 
 static int add_partition(struct ism_slurm_node *n, const char *part)
@@ -379,18 +390,27 @@ static int add_partition(struct ism_slurm_node *n, const char *part)
     return 0;
 }
 
+/* Index the snapshot's nodes by name, for ism_slurm_nodes_find and the
+ * partitions. */
+static int index_nodes(ism_slurm_nodes_t *nodes)
+{
+    struct ism_slurm_name_index *idx = calloc((size_t)nodes->count + 1, sizeof(*idx));
+
+    if (!idx)
+        return -1;
+    for (int i = 0; i < nodes->count; i++)
+        idx[i] = (struct ism_slurm_name_index){ nodes->nodes[i].name, i };
+    qsort(idx, (size_t)nodes->count, sizeof(*idx), cmp_name_index);
+    nodes->by_name = idx;
+    return 0;
+}
+
 /* Give every node the names of the partitions whose node list holds it. */
 static int fill_partitions(ism_slurm_nodes_t *nodes, const partition_info_msg_t *parts,
                            ism_error_t *err)
 {
-    struct name_index *idx = calloc((size_t)nodes->count + 1, sizeof(*idx));
     int rc = 0;
 
-    if (!idx)
-        return ism_err(err, ENOMEM, "out of memory");
-    for (int i = 0; i < nodes->count; i++)
-        idx[i] = (struct name_index){ nodes->nodes[i].name, i };
-    qsort(idx, (size_t)nodes->count, sizeof(*idx), cmp_name_index);
     for (uint32_t p = 0; rc == 0 && parts && p < parts->record_count; p++) {
         const partition_info_t *part = &parts->partition_array[p];
         ism_hostlist_t hl;
@@ -401,15 +421,13 @@ static int fill_partitions(ism_slurm_nodes_t *nodes, const partition_info_msg_t 
         if (!(hl = slurm_hostlist_create(part->nodes)))
             continue; /* not a hostlist Slurm can read: no node to add */
         while (rc == 0 && (host = slurm_hostlist_shift(hl))) {
-            struct name_index key = { host, 0 }, *hit;
-            hit = bsearch(&key, idx, (size_t)nodes->count, sizeof(*idx), cmp_name_index);
-            if (hit && add_partition(&nodes->nodes[hit->index], part->name) < 0)
+            int i = find_index(nodes, host);
+            if (i >= 0 && add_partition(&nodes->nodes[i], part->name) < 0)
                 rc = ism_err(err, ENOMEM, "out of memory");
             free(host);
         }
         slurm_hostlist_destroy(hl);
     }
-    free(idx);
     return rc;
 }
 
@@ -558,6 +576,8 @@ static ism_slurm_nodes_t *convert_nodes(ism_slurm_t *s, const node_info_msg_t *m
         if (convert_node(s, &msg->node_array[i], &nodes->nodes[nodes->count++]) < 0)
             goto nomem;
     }
+    if (index_nodes(nodes) < 0)
+        goto nomem;
     if (fill_partitions(nodes, parts, err) < 0)
         goto error;
     return nodes;
@@ -609,6 +629,7 @@ void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes)
         ref_put(n->topo_ref);
     }
     free(nodes->nodes);
+    free(nodes->by_name);
     free(nodes);
     errno = saved;
 }
@@ -616,11 +637,8 @@ void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes)
 const struct ism_slurm_node *ism_slurm_nodes_find(const ism_slurm_nodes_t *nodes,
                                                   const char *name)
 {
-    for (int i = 0; nodes && name && i < nodes->count; i++) {
-        if (strcmp(nodes->nodes[i].name, name) == 0)
-            return &nodes->nodes[i];
-    }
-    return NULL;
+    int i = find_index(nodes, name);
+    return i >= 0 ? &nodes->nodes[i] : NULL;
 }
 
 /* ---- jobs ---- */

@@ -84,6 +84,7 @@ typedef struct {
     time_t updated;          /* slurmctld's time of this node table */
     int count;
     struct ism_slurm_node *nodes; /* in slurmctld's order */
+    struct ism_slurm_name_index *by_name; /* the adapter's: for ism_slurm_nodes_find */
 } ism_slurm_nodes_t;
 
 /* Read the nodes (and their partitions) if anything changed since the last
@@ -96,6 +97,7 @@ typedef struct {
  * snapshot, so such a poll costs Slurm's RPC and little more. */
 int ism_slurm_nodes_poll(ism_slurm_t *s, ism_slurm_nodes_t **nodes, ism_error_t *err);
 void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes); /* NULL ok */
+/* The node called name in the snapshot, or NULL (a binary search). */
 const struct ism_slurm_node *ism_slurm_nodes_find(const ism_slurm_nodes_t *nodes,
                                                   const char *name);
 /* Forget the update times: the next poll reads everything. */

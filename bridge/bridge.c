@@ -11,8 +11,8 @@
 #include "model.h"
 
 static const ism_kube_resource_t NODES = { "", "v1", "nodes", false };
-static const ism_kube_resource_t SLICES = { "resource.k8s.io", "v1", "resourceslices", false };
-static const ism_kube_resource_t CLAIMS = { "resource.k8s.io", "v1", "resourceclaims", true };
+const ism_kube_resource_t bridge_slices = { "resource.k8s.io", "v1", "resourceslices", false };
+const ism_kube_resource_t bridge_claims = { "resource.k8s.io", "v1", "resourceclaims", true };
 
 /* ------------------------------------------------------------ Nodes */
 
@@ -56,13 +56,15 @@ static void node_add(void *arg, const char *key, json_t *obj)
     node_changed(arg, key);
 }
 
+static bool same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Only the label and the uid matter here: status updates do not. */
 static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
 {
-    const char *a = node_label(old), *c = node_label(obj);
-    const char *ua = node_uid(old), *uc = node_uid(obj);
-
-    if ((a == NULL) != (c == NULL) || (a && strcmp(a, c) != 0) || (ua == NULL) != (uc == NULL) ||
-        (ua && strcmp(ua, uc) != 0))
+    if (!same(node_label(old), node_label(obj)) || !same(node_uid(old), node_uid(obj)))
         node_changed(arg, key);
 }
 
@@ -253,7 +255,6 @@ static void started(void *arg)
     struct bridge *b = arg;
 
     ism_log_notice("leading: isthmusd writes from now on");
-    b->leading = true;
     slices_forget_told(b->slices);
     slices_mark_all(b->slices);
     mirror_mark(b->mirror);
@@ -265,7 +266,6 @@ static void stopped(void *arg)
 
     if (!b->stopping)
         ism_log_warn("not leading any more: writing stops");
-    b->leading = false;
 }
 
 static int start_leader(struct bridge *b, ism_error_t *err)
@@ -283,10 +283,8 @@ static int start_leader(struct bridge *b, ism_error_t *err)
         .arg = b,
     };
 
-    if (!ism_config_get_bool(b->cfg, "LeaderElection")) {
-        b->leading = true;
+    if (!ism_config_get_bool(b->cfg, "LeaderElection"))
         return 0;
-    }
     gethostname(host, sizeof(host) - 1);
     snprintf(identity, sizeof(identity), "%s_%ld", host, (long)getpid());
     if (o.renew_deadline_ms >= o.lease_ms || o.retry_ms >= o.renew_deadline_ms)
@@ -324,14 +322,14 @@ static int start_informers(struct bridge *b, ism_error_t *err)
     b->nodes = ism_kube_informer_create(b->kube, &NODES, NULL, NULL, NULL, &node_handlers, b, err);
     if (!b->nodes)
         return -1;
-    b->slice_inf = ism_kube_informer_create(b->kube, &SLICES, NULL, NULL, "spec.driver=" ISM_DRIVER,
+    b->slice_inf = ism_kube_informer_create(b->kube, &bridge_slices, NULL, NULL, "spec.driver=" ISM_DRIVER,
                                             &slices_handlers, b, err);
     if (!b->slice_inf)
         return -1;
     /* 128 devices make a slice about 30 KB of JSON: list in small pages. */
     ism_kube_informer_set_page_size(b->slice_inf, 50);
     snprintf(selector, sizeof(selector), "%s=%s", ISM_LABEL_MANAGED_BY, ISM_MANAGER);
-    b->claim_inf = ism_kube_informer_create(b->kube, &CLAIMS, b->ns, selector, NULL,
+    b->claim_inf = ism_kube_informer_create(b->kube, &bridge_claims, b->ns, selector, NULL,
                                             &mirror_handlers, b, err);
     return b->claim_inf ? 0 : -1;
 }
@@ -396,10 +394,14 @@ bool bridge_synced(const struct bridge *b)
            ism_kube_informer_synced(b->claim_inf);
 }
 
+bool bridge_leading(const struct bridge *b)
+{
+    return !b->leader || ism_kube_leader_is_leader(b->leader);
+}
+
 bool bridge_may_write(const struct bridge *b)
 {
-    return b->leading && !b->stopping && bridge_synced(b) &&
-           (!b->leader || ism_kube_leader_is_leader(b->leader));
+    return bridge_leading(b) && !b->stopping && bridge_synced(b);
 }
 
 int bridge_work(struct bridge *b)

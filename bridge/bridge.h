@@ -32,6 +32,10 @@
 /* Writes a reconcile may make in one turn of the loop before it yields. */
 #define BRIDGE_WRITES_PER_TURN 32
 
+/* The collections isthmusd writes (resource.k8s.io/v1). */
+extern const ism_kube_resource_t bridge_slices;
+extern const ism_kube_resource_t bridge_claims;
+
 struct slices; /* slices.c: ResourceSlices per pool */
 struct mirror; /* mirror.c: claims mirroring Slurm jobs */
 
@@ -58,7 +62,6 @@ struct bridge {
     struct slices *slices;
     struct mirror *mirror;
 
-    bool leading;                 /* may write (always true without election) */
     bool stopping;
 
     /* Slurm polling: nodes then jobs, every SlurmPollInterval */
@@ -93,6 +96,8 @@ const char *bridge_slurm_of(struct bridge *b, const char *pool);
 /* The cached Node object called name, or NULL.  Borrowed. */
 json_t *bridge_node(struct bridge *b, const char *name);
 
+/* True while this replica holds the Lease (always without election). */
+bool bridge_leading(const struct bridge *b);
 /* True when the loop may write now: leading, and every cache synced. */
 bool bridge_may_write(const struct bridge *b);
 

@@ -25,8 +25,6 @@
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 60000
 
-static const ism_kube_resource_t CLAIMS = { "resource.k8s.io", "v1", "resourceclaims", true };
-
 struct mirror {
     struct bridge *b;
     json_t *want;      /* claim name -> wanted claim; NULL when to recompute */
@@ -157,7 +155,7 @@ static int write_status(struct mirror *m, const json_t *obj, const json_t *wante
     int rc = -1;
 
     if (body && json_object_set(body, "status", json_object_get(wanted, "status")) == 0)
-        rc = ism_kube_update(m->b->kube, &CLAIMS, m->b->ns, body, "status", NULL, NULL, &err);
+        rc = ism_kube_update(m->b->kube, &bridge_claims, m->b->ns, body, "status", NULL, NULL, &err);
     if (rc < 0)
         warn_write("allocation", obj, &err);
     json_decref(body);
@@ -172,7 +170,7 @@ static int create_claim(struct mirror *m, const json_t *wanted, int *writes)
 
     if (body && json_object_del(body, "status") == 0) {
         (*writes)++;
-        rc = ism_kube_create_object(m->b->kube, &CLAIMS, m->b->ns, body, &made, NULL, &err);
+        rc = ism_kube_create_object(m->b->kube, &bridge_claims, m->b->ns, body, &made, NULL, &err);
         if (rc < 0)
             warn_write("create", wanted, &err);
     }
@@ -205,7 +203,7 @@ static int set_finalizer(struct mirror *m, const json_t *obj, bool add, int *wri
         json_array_append_new(kept, json_string(ISM_FINALIZER));
     if (body && kept && json_object_set(meta, "finalizers", kept) == 0) {
         (*writes)++;
-        rc = ism_kube_update(m->b->kube, &CLAIMS, m->b->ns, body, NULL, NULL, NULL, &err);
+        rc = ism_kube_update(m->b->kube, &bridge_claims, m->b->ns, body, NULL, NULL, NULL, &err);
     }
     if (rc < 0)
         warn_write(add ? "adding the finalizer" : "removing the finalizer", obj, &err);
@@ -220,7 +218,7 @@ static int delete_claim(struct mirror *m, const json_t *obj, int *writes)
     ism_error_t err = ISM_ERROR_INIT;
 
     (*writes)++;
-    if (ism_kube_delete(m->b->kube, &CLAIMS, m->b->ns, name_of(obj), uid, NULL, NULL, &err) < 0 &&
+    if (ism_kube_delete(m->b->kube, &bridge_claims, m->b->ns, name_of(obj), uid, NULL, NULL, &err) < 0 &&
         errno != ENOENT) {
         warn_write("delete", obj, &err);
         return -1;

@@ -28,8 +28,6 @@
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 60000
 
-static const ism_kube_resource_t SLICES = { "resource.k8s.io", "v1", "resourceslices", false };
-
 static void prune_shared(struct slices *s);
 
 struct slices {
@@ -199,7 +197,7 @@ static void tell(struct slices *s, const char *slurm_node, const char *pool, con
     if (last && strcmp(last, why) == 0)
         return;
     ism_log_warn("node %s: %s: no ResourceSlices", slurm_node, why);
-    if (node && b->leading)
+    if (node && bridge_leading(b))
         ism_kube_event(b->events, node, "Warning", reason, "Publish",
                        "Slurm node %s: %s; isthmusd publishes no cores for it", slurm_node, why);
     json_object_set_new(s->told, slurm_node, json_string(why));
@@ -280,11 +278,11 @@ static int write_slice(struct slices *s, json_t *want, const json_t *have, int *
     int rc;
 
     if (!have) {
-        rc = ism_kube_create_object(k, &SLICES, NULL, want, NULL, NULL, &err);
+        rc = ism_kube_create_object(k, &bridge_slices, NULL, want, NULL, NULL, &err);
     } else {
         json_t *rv = json_object_get(json_object_get(have, "metadata"), "resourceVersion");
         json_object_set(json_object_get(want, "metadata"), "resourceVersion", rv);
-        rc = ism_kube_update(k, &SLICES, NULL, want, NULL, NULL, NULL, &err);
+        rc = ism_kube_update(k, &bridge_slices, NULL, want, NULL, NULL, NULL, &err);
     }
     (*writes)++;
     if (rc < 0)
@@ -302,7 +300,7 @@ static int delete_slice(struct slices *s, const json_t *have, int *writes)
     ism_error_t err = ISM_ERROR_INIT;
 
     (*writes)++;
-    if (ism_kube_delete(s->b->kube, &SLICES, NULL, name, uid, NULL, NULL, &err) < 0 &&
+    if (ism_kube_delete(s->b->kube, &bridge_slices, NULL, name, uid, NULL, NULL, &err) < 0 &&
         errno != ENOENT) {
         ism_log_warn("ResourceSlice %s: delete failed: %s", name, err.text);
         return -1;
@@ -318,27 +316,44 @@ static json_t *cached(struct slices *s, const char *name)
     return ism_kube_informer_get(s->b->slice_inf, name);
 }
 
-/* True when every existing slice of the pool is one of want and carries
- * its digest. */
-static bool pool_matches(struct slices *s, const json_t *have_set, const json_t *want)
+/* The digest the cached slice called name carries ("" if none). */
+static const char *have_digest(struct slices *s, const char *name)
+{
+    const char *d = json_string_value(json_object_get(cached(s, name), DIGEST_KEY));
+    return d ? d : "";
+}
+
+/* The pool's slices at generation gen, by name (insertion order is core
+ * order), and their digests into digests. */
+static json_t *want_at(const char *pool, const char *uid, const char *slurm_name,
+                       const json_t *devices, json_int_t gen, json_t *digests, ism_error_t *err)
+{
+    json_t *list = ism_slices_build(pool, uid, slurm_name, devices, gen, err);
+    json_t *want = list ? json_object() : NULL, *w;
+    char digest[ISM_DIGEST_LEN];
+    size_t i;
+
+    json_object_clear(digests);
+    json_array_foreach(list, i, w) {
+        const char *name = json_string_value(json_object_get(json_object_get(w, "metadata"), "name"));
+        if (ism_slice_digest(w, digest) < 0)
+            digest[0] = '\0';
+        json_object_set(want, name, w);
+        json_object_set_new(digests, name, json_string(digest));
+    }
+    json_decref(list);
+    return want;
+}
+
+/* True when every existing slice of the pool is wanted, as it is. */
+static bool pool_matches(struct slices *s, const json_t *have_set, const json_t *digests)
 {
     const char *name;
     json_t *v;
 
     json_object_foreach((json_t *)have_set, name, v) {
-        json_t *have = cached(s, name), *w;
-        size_t i;
-        bool found = false;
-        json_array_foreach(want, i, w) {
-            const char *wn = json_string_value(json_object_get(json_object_get(w, "metadata"), "name"));
-            char digest[ISM_DIGEST_LEN];
-            if (strcmp(wn, name) != 0)
-                continue;
-            found = ism_slice_digest(w, digest) == 0 &&
-                    strcmp(digest, json_string_value(json_object_get(have, DIGEST_KEY)) ?: "") == 0;
-            break;
-        }
-        if (!found)
+        const char *d = json_string_value(json_object_get(digests, name));
+        if (!d || strcmp(d, have_digest(s, name)) != 0)
             return false;
     }
     return true;
@@ -362,43 +377,37 @@ static json_int_t pool_generation(struct slices *s, const json_t *have_set)
 static int reconcile_pool(struct slices *s, const char *pool, int *writes)
 {
     const json_t *have_set = json_object_get(s->by_pool, pool);
-    json_t *node = bridge_node(s->b, pool), *want = NULL, *w;
-    const char *slurm_name = NULL, *name, *uid;
+    json_t *node = bridge_node(s->b, pool), *want = NULL, *digests = json_object(), *w;
+    const char *slurm_name = NULL, *name;
     const json_t *devices = node ? wanted_devices(s, pool, &slurm_name) : NULL;
+    const char *uid = json_string_value(json_object_get(json_object_get(node, "metadata"), "uid"));
     json_int_t gen = pool_generation(s, have_set);
     ism_error_t err = ISM_ERROR_INIT;
-    json_t *keep = json_object(), *v;
-    size_t i;
     int rc = 0;
 
-    uid = json_string_value(json_object_get(json_object_get(node, "metadata"), "uid"));
-    if (devices && uid) {
-        want = ism_slices_build(pool, uid, slurm_name, devices, gen ? gen : 1, &err);
-        if (want && gen && !pool_matches(s, have_set, want)) {
+    if (devices && uid && digests) {
+        want = want_at(pool, uid, slurm_name, devices, gen ? gen : 1, digests, &err);
+        if (want && gen && !pool_matches(s, have_set, digests)) {
             json_decref(want);
-            want = ism_slices_build(pool, uid, slurm_name, devices, gen + 1, &err);
+            want = want_at(pool, uid, slurm_name, devices, gen + 1, digests, &err);
         }
         if (!want) {
             ism_log_error("pool %s: %s", pool, err.text);
             s->b->reconcile_errors++;
         }
     }
-    json_array_foreach(want, i, w) {
-        name = json_string_value(json_object_get(json_object_get(w, "metadata"), "name"));
+    json_object_foreach(want, name, w) {
         json_t *have = cached(s, name);
-        char digest[ISM_DIGEST_LEN];
-        json_object_set_new(keep, name, json_true());
-        if (have && ism_slice_digest(w, digest) == 0 &&
-            strcmp(digest, json_string_value(json_object_get(have, DIGEST_KEY)) ?: "") == 0)
+        if (have && strcmp(json_string_value(json_object_get(digests, name)), have_digest(s, name)) == 0)
             continue;
         if (write_slice(s, w, have, writes) < 0)
             rc = -1;
     }
-    json_object_foreach((json_t *)have_set, name, v) {
-        if (!json_object_get(keep, name) && delete_slice(s, cached(s, name), writes) < 0)
+    json_object_foreach((json_t *)have_set, name, w) {
+        if (!json_object_get(want, name) && delete_slice(s, cached(s, name), writes) < 0)
             rc = -1;
     }
-    json_decref(keep);
+    json_decref(digests);
     json_decref(want);
     return rc;
 }

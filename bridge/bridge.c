@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
-#include "log.h"
+#include "lib/util/log.h"
 #include "model.h"
 
 static const ism_kube_resource_t NODES = { "", "v1", "nodes", false };

@@ -17,12 +17,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conffile.h"
-#include "kube.h"
-#include "kube_events.h"
-#include "kube_leader.h"
-#include "kube_watch.h"
-#include "slurm_agent.h"
+#include "lib/util/conffile.h"
+#include "lib/kube/kube.h"
+#include "lib/kube/kube_events.h"
+#include "lib/kube/kube_leader.h"
+#include "lib/kube/kube_watch.h"
+#include "lib/slurm/slurm_agent.h"
 
 /* Jobs isthmus itself submits (gangs of pods, isthmusd part 2) carry an
  * admin comment starting with this; the mirror leaves them alone, since

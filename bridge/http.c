@@ -13,7 +13,7 @@
 #include <microhttpd.h>
 
 #include "http.h"
-#include "log.h"
+#include "lib/util/log.h"
 
 /* libmicrohttpd 0.9.71 made the callbacks' int an enum. */
 #if MHD_VERSION >= 0x00097002

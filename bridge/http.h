@@ -33,7 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "lib/util/error.h"
 #include "metrics.h"
 
 #define ISM_HTTP_MAX_CONNECTIONS 64

@@ -20,9 +20,9 @@
 
 #include "bridge.h"
 #include "http.h"
-#include "log.h"
+#include "lib/util/log.h"
 #include "metrics.h"
-#include "settings.h"
+#include "lib/util/settings.h"
 
 struct daemon {
     const char *config_path;   /* --config, or NULL for the default */

@@ -31,7 +31,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "lib/util/error.h"
 
 typedef struct ism_metrics ism_metrics_t;
 

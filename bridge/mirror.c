@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "bridge.h"
-#include "log.h"
+#include "lib/util/log.h"
 #include "model.h"
 
 #define RETRY_BASE_MS 500

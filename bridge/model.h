@@ -20,9 +20,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bitmap.h"
-#include "error.h"
-#include "topology.h"
+#include "lib/util/bitmap.h"
+#include "lib/util/error.h"
+#include "lib/topology/topology.h"
 
 #define ISM_DRIVER "cpu.isthmus.io"             /* DRA driver and DeviceClass */
 #define ISM_SLICE_MAX_DEVICES 128               /* ResourceSlice limit */

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "bridge.h"
-#include "log.h"
+#include "lib/util/log.h"
 #include "model.h"
 
 #define DIGEST_KEY "isthmus.io/digest" /* added to cached slices only */

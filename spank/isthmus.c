@@ -37,9 +37,9 @@
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 
-#include "lib/planner.h"
-#include "lib/topology.h"
-#include "lib/topology_cache.h"
+#include "lib/topology/planner.h"
+#include "lib/topology/topology.h"
+#include "lib/topology/topology_cache.h"
 
 SPANK_PLUGIN(isthmus, 1);
 

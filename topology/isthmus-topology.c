@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-#include "lib/node_extra.h"
-#include "lib/settings.h"
-#include "lib/slurm_adapter.h"
-#include "lib/topology.h"
+#include "lib/util/log.h"
+#include "lib/topology/node_extra.h"
+#include "lib/util/settings.h"
+#include "lib/slurm/slurm_adapter.h"
+#include "lib/topology/topology.h"
 
 enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2, EXIT_SLURM = 3 };
 

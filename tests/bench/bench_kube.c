@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "lib/kube_watch.h"
+#include "lib/kube/kube_watch.h"
 #include "tests/kube/world.h"
 
 static const ism_kube_resource_t CONFIGMAPS = { "", "v1", "configmaps", true };

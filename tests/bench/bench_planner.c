@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "lib/planner.h"
-#include "lib/topology_cache.h"
+#include "lib/topology/planner.h"
+#include "lib/topology/topology_cache.h"
 
 static double median_us(double *v, int n)
 {

@@ -18,7 +18,7 @@
 
 #include <slurm/slurm.h>
 
-#include "lib/slurm_adapter.h"
+#include "lib/slurm/slurm_adapter.h"
 
 static double now(void)
 {

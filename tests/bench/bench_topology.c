@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "bench.h"
-#include "lib/topology.h"
+#include "lib/topology/topology.h"
 
 int main(int argc, char **argv)
 {

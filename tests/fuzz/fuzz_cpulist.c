@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "lib/bitmap.h"
+#include "lib/util/bitmap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

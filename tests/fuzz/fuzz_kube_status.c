@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "lib/kube_internal.h"
+#include "lib/kube/kube_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "fuzz.h"
-#include "lib/kube_config.h"
+#include "lib/kube/kube_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "lib/node_extra.h"
+#include "lib/topology/node_extra.h"
 
 static const char topo[] = "{\"version\":1,\"cores\":[[0,0,0,0,0,\"0-1\",\"standard\"]]}";
 

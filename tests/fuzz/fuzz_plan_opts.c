@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "lib/planner.h"
+#include "lib/topology/planner.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <sys/time.h>
 
-#include "lib/kube_leader.h"
+#include "lib/kube/kube_leader.h"
 #include "tests/kube/world.h"
 
 static const ism_kube_resource_t CONFIGMAPS = { "", "v1", "configmaps", true };

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/kube.h"
-#include "lib/kube_config.h"
-#include "lib/kube_events.h"
-#include "lib/kube_watch.h"
+#include "lib/kube/kube.h"
+#include "lib/kube/kube_config.h"
+#include "lib/kube/kube_events.h"
+#include "lib/kube/kube_watch.h"
 #include "tests/kube/world.h"
 #include "tests/unit/unit.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/kube_config.h"
+#include "lib/kube/kube_config.h"
 
 /* The config of the world's user "admin" or "isthmusd", read from the
  * kubeconfig the world wrote for it (DIR/USER.kubeconfig) by the project's

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/slurm_adapter.h"
+#include "lib/slurm/slurm_adapter.h"
 #include "tests/unit/unit.h"
 
 /* Bound on waiting for a job to reach a state: a guard against a hang,

@@ -9,7 +9,7 @@
 #include <poll.h>
 #include <slurm/slurm_errno.h>
 
-#include "lib/slurm_agent.h"
+#include "lib/slurm/slurm_agent.h"
 #include "slurm_test.h"
 
 static ism_slurm_agent_t *agent;

@@ -9,7 +9,7 @@
 #include <config.h>
 #include <jansson.h>
 
-#include "lib/node_extra.h"
+#include "lib/topology/node_extra.h"
 #include "slurm_test.h"
 
 static char *nodes[64];

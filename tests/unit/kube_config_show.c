@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/kube_config.h"
+#include "lib/kube/kube_config.h"
 
 static const char *s(const char *v)
 {

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "lib/bitmap.h"
+#include "lib/util/bitmap.h"
 #include "unit.h"
 
 /* Lists that parse, and their canonical form. */

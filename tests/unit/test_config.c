@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/conffile.h"
-#include "lib/settings.h"
+#include "lib/util/conffile.h"
+#include "lib/util/settings.h"
 #include "unit.h"
 
 static const char *const colours[] = { "red", "Green", NULL };

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/error.h"
-#include "lib/log.h"
+#include "lib/util/error.h"
+#include "lib/util/log.h"
 #include "unit.h"
 
 START_TEST(first_message_wins)

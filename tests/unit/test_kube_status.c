@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "lib/kube_internal.h"
+#include "lib/kube/kube_internal.h"
 #include "unit.h"
 
 /* Answers and what they must decode to. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/node_extra.h"
+#include "lib/topology/node_extra.h"
 #include "unit.h"
 
 #define TOPO "{\"version\":1,\"cores\":[]}"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/planner.h"
+#include "lib/topology/planner.h"
 #include "unit.h"
 
 #define SYNTH "pack:2 numa:2 l3:2 core:4 pu:2"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/topology.h"
+#include "lib/topology/topology.h"
 #include "unit.h"
 
 static const char *xml_path(const char *name)

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/topology_cache.h"
+#include "lib/topology/topology_cache.h"
 #include "unit.h"
 
 static char dir[64];

@@ -1,0 +1,236 @@
+/* kube.h - a Kubernetes API client for daemons that run for months.
+ *
+ * One ism_kube_t per process and per API server: it owns a libcurl multi
+ * handle, so every request and every watch of the process shares its
+ * connections (HTTP/2, multiplexed over one TLS connection when the server
+ * offers it), a client-side rate limiter (QPS and burst, as client-go's) and
+ * the retry policy.
+ *
+ * Requests are synchronous for the caller: ism_kube_request() returns when
+ * the answer is in.  While it waits it keeps the multi handle running, so
+ * watches keep receiving; what they receive is queued and only handed to
+ * their handlers from ism_kube_run(), never from inside a request.  A handler
+ * may therefore make requests.
+ *
+ * Errors follow error.h.  A request that reached the server and failed
+ * also fills the optional ism_kube_status_t with the server's Status (reason,
+ * HTTP code, message, Retry-After).  errno is set from the reason:
+ *   NotFound ENOENT, AlreadyExists EEXIST, Conflict EBUSY, Invalid and
+ *   BadRequest EINVAL, Unauthorized and Forbidden EACCES, Gone ESTALE,
+ *   TooManyRequests EAGAIN, Timeout ETIMEDOUT, other server errors EIO,
+ *   transport failures ECONNREFUSED or ETIMEDOUT, a body that is not what
+ *   the API promises EBADMSG, a write refused locally because this process
+ *   is not the leader EPERM.
+ *
+ * Retries: 429 and 5xx answers and connection failures are retried with
+ * capped exponential backoff and full jitter (Retry-After respected), up to
+ * the client's retry limit.  4xx answers other than 429 are never retried.
+ * A write whose request may have reached the server (the connection broke
+ * after sending) is not retried, since it may have taken effect.
+ *
+ * Threading: an ism_kube_t and everything made from it belong to one thread.
+ */
+#ifndef ISTHMUS_KUBE_H
+#define ISTHMUS_KUBE_H
+
+#include <jansson.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/util/error.h"
+#include "lib/kube/kube_config.h"
+
+typedef struct ism_kube ism_kube_t;
+
+/* ---------------------------------------------------------------- client */
+
+typedef struct {
+    double qps;            /* sustained requests per second; <= 0: no limit */
+    int burst;             /* bucket size (>= 1) */
+    int max_retries;       /* retries after the first try (429, 5xx, network) */
+    int backoff_base_ms;   /* first retry waits up to this, doubling */
+    int backoff_cap_ms;    /* never more than this */
+    int timeout_ms;        /* whole request, retries not included */
+    const char *user_agent;
+} ism_kube_options_t;
+
+/* client-go's defaults: 5 QPS, burst 10; 10 retries, 100 ms to 30 s; 30 s. */
+#define ISM_KUBE_OPTIONS_DEFAULT \
+    { 5.0, 10, 10, 100, 30000, 30000, NULL }
+
+/* Create a client.  cfg is copied (the caller keeps ownership of it); opts
+ * NULL means ISM_KUBE_OPTIONS_DEFAULT. */
+ism_kube_t *ism_kube_create(const ism_kube_config_t *cfg, const ism_kube_options_t *opts,
+                            ism_error_t *err);
+
+/* Stop every watch, free everything.  NULL is fine; errno is kept. */
+void ism_kube_destroy(ism_kube_t *k);
+
+/* The namespace of the config's context (or the service account's). */
+const char *ism_kube_namespace(const ism_kube_t *k);
+
+/* Counters since the client was created (for /metrics, and for tests that
+ * a quiet controller writes nothing). */
+typedef struct {
+    uint64_t requests;     /* tries sent, retries included, streams included */
+    uint64_t writes;       /* of which not GET */
+    uint64_t retries;      /* tries after a failed one */
+    uint64_t failures;     /* requests that failed in the end */
+    uint64_t connections;  /* new connections made (TLS handshakes) */
+    uint64_t http2;        /* answers that came over HTTP/2 */
+} ism_kube_stats_t;
+
+void ism_kube_stats(const ism_kube_t *k, ism_kube_stats_t *out);
+
+/* ---------------------------------------------------------------- requests */
+
+typedef enum {
+    ISM_KUBE_OK = 0,
+    ISM_KUBE_NOT_FOUND,
+    ISM_KUBE_ALREADY_EXISTS,
+    ISM_KUBE_CONFLICT,
+    ISM_KUBE_INVALID,
+    ISM_KUBE_BAD_REQUEST,
+    ISM_KUBE_UNAUTHORIZED,
+    ISM_KUBE_FORBIDDEN,
+    ISM_KUBE_GONE,              /* 410: resourceVersion too old */
+    ISM_KUBE_TOO_MANY_REQUESTS,
+    ISM_KUBE_TIMEOUT,           /* 504, or the server's Timeout reason */
+    ISM_KUBE_SERVER_ERROR,      /* other 5xx */
+    ISM_KUBE_OTHER,             /* any other non-2xx */
+    ISM_KUBE_TRANSPORT,         /* never got an HTTP answer */
+    ISM_KUBE_BAD_RESPONSE,      /* an answer that is not the API's JSON */
+    ISM_KUBE_NOT_LEADER,        /* refused locally: see ism_kube_set_write_guard */
+} ism_kube_reason_t;
+
+typedef struct {
+    ism_kube_reason_t reason;
+    long http_code;            /* 0 when there was no answer */
+    int retry_after;           /* seconds the server asked for, or 0 */
+    int attempts;              /* tries made, retries included */
+    char message[512];         /* the server's Status message, if any */
+} ism_kube_status_t;
+
+/* Name of a reason ("NotFound", ...), as the API spells it. */
+const char *ism_kube_reason_name(ism_kube_reason_t reason);
+
+/* Make one request.  method is "GET", "POST", "PUT", "PATCH" or "DELETE";
+ * path starts with "/" and may carry a query ("?labelSelector=...": escape
+ * with ism_kube_escape); body may be NULL; content_type NULL means
+ * "application/json" (give the patch type for PATCH).  On success *out (if
+ * out is non-NULL) receives the decoded JSON answer, a new reference the
+ * caller must json_decref.  Answers over 64 MiB are refused. */
+int ism_kube_request(ism_kube_t *k, const char *method, const char *path, const json_t *body,
+                     const char *content_type, json_t **out, ism_kube_status_t *st,
+                     ism_error_t *err);
+
+/* Percent-encode s for a query value or a path segment.  Returns a string
+ * the caller frees, or NULL with errno set. */
+char *ism_kube_escape(const char *s);
+
+/* Where a resource lives, e.g. {"", "v1", "configmaps", true} or
+ * {"resource.k8s.io", "v1", "resourceslices", false}. */
+typedef struct {
+    const char *group;       /* "" for the core group */
+    const char *version;
+    const char *resource;    /* plural, lower case */
+    bool namespaced;
+} ism_kube_resource_t;
+
+/* The path of a collection or object: ns NULL for cluster-scoped resources
+ * (or for all namespaces), name NULL for the collection, sub NULL or a
+ * subresource ("status", "binding", "eviction").  Returns a string the
+ * caller frees, or NULL (EINVAL when a name is not a valid path segment). */
+char *ism_kube_path(const ism_kube_resource_t *r, const char *ns, const char *name,
+                    const char *sub);
+
+/* Typed helpers over ism_kube_request for one object.  out as above. */
+int ism_kube_get(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                 const char *name, json_t **out, ism_kube_status_t *st, ism_error_t *err);
+int ism_kube_create_object(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                           const json_t *obj, json_t **out, ism_kube_status_t *st,
+                           ism_error_t *err);
+/* POST obj to a subresource of an object: "binding" or "eviction" of a
+ * pod, for instance.  out as above (NULL is fine: some answer a Status). */
+int ism_kube_create_subresource(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                                const char *name, const char *sub, const json_t *obj,
+                                json_t **out, ism_kube_status_t *st, ism_error_t *err);
+
+/* PUT obj (which carries metadata.resourceVersion for optimistic locking)
+ * to the object or to its subresource sub (NULL for none). */
+int ism_kube_update(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                    const json_t *obj, const char *sub, json_t **out, ism_kube_status_t *st,
+                    ism_error_t *err);
+
+typedef enum {
+    ISM_KUBE_PATCH_MERGE,       /* application/merge-patch+json */
+    ISM_KUBE_PATCH_JSON,        /* application/json-patch+json */
+    ISM_KUBE_PATCH_STRATEGIC,   /* application/strategic-merge-patch+json */
+    ISM_KUBE_PATCH_APPLY,       /* server-side apply (needs a field manager) */
+} ism_kube_patch_t;
+
+/* PATCH the object (or its subresource).  field_manager is required for
+ * ISM_KUBE_PATCH_APPLY (applied with force=true: isthmus owns what it
+ * applies) and optional otherwise. */
+int ism_kube_patch(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                   const char *name, const char *sub, ism_kube_patch_t type,
+                   const json_t *patch, const char *field_manager, json_t **out,
+                   ism_kube_status_t *st, ism_error_t *err);
+
+/* DELETE, with optional preconditions (uid and/or resourceVersion, NULL
+ * for none).  Deleting an object that is not there fails with NotFound. */
+int ism_kube_delete(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                    const char *name, const char *uid, const char *resource_version,
+                    ism_kube_status_t *st, ism_error_t *err);
+
+/* List every object of a collection, page by page (limit per page, 0 for
+ * 500), following "continue".  On success *items is a new array of the
+ * objects (each with kind and apiVersion filled in as the server leaves
+ * them empty in lists) and *resource_version (if non-NULL) the list's
+ * resourceVersion, a string the caller frees.  A 410 while paging (the
+ * continue token expired) fails with ESTALE; the caller lists again.
+ * selectors may be NULL. */
+int ism_kube_list(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
+                  const char *label_selector, const char *field_selector, int limit,
+                  json_t **items, char **resource_version, ism_kube_status_t *st,
+                  ism_error_t *err);
+
+/* ---------------------------------------------------------------- write guard */
+
+/* A write guard is asked before every try of a non-GET request how long
+ * this process may still write, in ms.  When it answers 0 or less the
+ * request fails at once with ISM_KUBE_NOT_LEADER (EPERM) and nothing is
+ * sent.  Otherwise the try must be over by then: its timeout is cut to the
+ * answer, and an answer that arrives later is reported as ISM_KUBE_TIMEOUT
+ * (the write may or may not have been applied; it is not retried).  So no
+ * write of a leader frozen mid-request can reach the server after its
+ * lease let it write.  The leader elector installs itself as the guard. */
+typedef int64_t (*ism_kube_guard_f)(void *arg);
+void ism_kube_set_write_guard(ism_kube_t *k, ism_kube_guard_f guard, void *arg);
+
+/* ---------------------------------------------------------------- event loop */
+
+/* Run the client's event loop once: wait up to timeout_ms (-1: until
+ * something happens) for network activity, a timer, or one of the caller's
+ * extra descriptors (their revents are filled in), then hand queued watch
+ * events to their handlers and run due timers.  Returns 0, or -1 when
+ * polling itself failed.  A daemon calls it in its main loop. */
+int ism_kube_run(ism_kube_t *k, struct pollfd *extra, unsigned n_extra, int timeout_ms,
+                 ism_error_t *err);
+
+/* Timers on the loop (leader election renewals, event flushes, backoff). */
+typedef struct ism_kube_timer ism_kube_timer_t;
+typedef void (*ism_kube_timer_f)(ism_kube_t *k, void *arg);
+
+/* Call fn(k, arg) from ism_kube_run once, after delay_ms.  The timer is
+ * owned by the client; it is freed after it fires or when cancelled. */
+ism_kube_timer_t *ism_kube_timer_add(ism_kube_t *k, int64_t delay_ms, ism_kube_timer_f fn,
+                                     void *arg);
+/* Cancel a timer that has not fired yet (NULL is fine). */
+void ism_kube_timer_cancel(ism_kube_t *k, ism_kube_timer_t *t);
+
+/* Milliseconds on a monotonic clock (the one timers use). */
+int64_t ism_kube_now_ms(void);
+
+#endif

@@ -1,0 +1,451 @@
+/* kube_watch.c - informers: list + watch into a local cache.  See
+ * kube_watch.h for the behaviour; this file is the state machine:
+ *
+ *   list --ok--> watch --ends normally--> watch (from the last version)
+ *     ^            |----fails-----------> backoff --> watch
+ *     |            '----410 / lost data--> list
+ *     '--fails-- backoff
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/kube/kube_internal.h"
+#include "lib/kube/kube_watch.h"
+#include "lib/util/log.h"
+
+#define MAX_LINE (16u << 20)      /* one watch event; etcd objects are <= 1.5 MiB */
+#define WATCH_SECONDS 300         /* server-side watch timeout, plus jitter up to 2x */
+#define BACKOFF_BASE_MS 200
+#define BACKOFF_CAP_MS 30000
+
+struct ism_kube_informer {
+    ism_kube_t *k;
+    char *path;                  /* the collection's path */
+    char *selectors;             /* "&labelSelector=..&fieldSelector=.." or "" */
+    char *label, *field;
+    ism_kube_handlers_t h;
+    void *arg;
+    json_t *cache;               /* key -> object */
+    char *rv;
+    bool synced;
+    int page;                    /* list page size, 0 for the default */
+    ism_kube_stream_t *stream;
+    ism_kube_timer_t *timer;
+    char *buf;                   /* the watch stream's partial line */
+    size_t len, cap;
+    json_t *queue;               /* decoded events not yet applied */
+    bool relist;                 /* the stream said 410, or lost data */
+    int failures;                /* consecutive, for the backoff */
+    ism_kube_informer_stats_t stats;
+};
+
+static void list_now(ism_kube_t *k, void *arg);
+static void watch_now(ism_kube_t *k, void *arg);
+
+int ism_kube_object_key(const json_t *obj, char *buf, size_t size)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    int n;
+
+    if (!name || !*name || !buf) {
+        errno = EINVAL;
+        return -1;
+    }
+    n = ns && *ns ? snprintf(buf, size, "%s/%s", ns, name) : snprintf(buf, size, "%s", name);
+    if (n < 0 || (size_t)n >= size) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *object_rv(const json_t *obj)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+}
+
+static void set_rv(ism_kube_informer_t *inf, const char *rv)
+{
+    char *copy;
+    if (!rv || !*rv || (inf->rv && strcmp(inf->rv, rv) == 0) || !(copy = strdup(rv)))
+        return;
+    free(inf->rv);
+    inf->rv = copy;
+}
+
+/* What goes into the cache: no managedFields, then the owner's transform. */
+static void strip(ism_kube_informer_t *inf, json_t *obj)
+{
+    json_object_del(json_object_get(obj, "metadata"), "managedFields");
+    if (inf->h.transform)
+        inf->h.transform(inf->arg, obj);
+}
+
+static void strip_item(void *arg, json_t *item)
+{
+    strip(arg, item);
+}
+
+/* Schedule fn after a backoff that grows with consecutive failures. */
+static void backoff(ism_kube_informer_t *inf, ism_kube_timer_f fn)
+{
+    int shift = inf->failures < 16 ? inf->failures : 16;
+    int64_t cap = (int64_t)BACKOFF_BASE_MS << shift;
+    if (cap > BACKOFF_CAP_MS)
+        cap = BACKOFF_CAP_MS;
+    inf->failures++;
+    inf->timer = ism_kube_timer_add(inf->k, cap / 2 + ism_kube_jitter(cap / 2 + 1), fn, inf);
+}
+
+/* ------------------------------------------------------------------ list */
+
+/* Make cache hold exactly items; tell the handlers what changed. */
+static void replace_cache(ism_kube_informer_t *inf, json_t *items)
+{
+    json_t *old = inf->cache, *fresh = json_object(), *item, *prev;
+    const char *key;
+    char kbuf[600];
+    size_t i;
+
+    if (!fresh)
+        return;
+    json_array_foreach(items, i, item) {
+        if (ism_kube_object_key(item, kbuf, sizeof(kbuf)) == 0) {
+            json_object_set(fresh, kbuf, item);
+        }
+    }
+    inf->cache = fresh;
+    json_object_foreach(fresh, key, item) {
+        prev = json_object_get(old, key);
+        if (!prev) {
+            if (inf->h.add)
+                inf->h.add(inf->arg, key, item);
+        } else if (!object_rv(prev) || !object_rv(item) ||
+                   strcmp(object_rv(prev), object_rv(item)) != 0) {
+            if (inf->h.update)
+                inf->h.update(inf->arg, key, prev, item);
+        }
+    }
+    json_object_foreach(old, key, prev) {
+        if (!json_object_get(fresh, key) && inf->h.del)
+            inf->h.del(inf->arg, key, prev);
+    }
+    json_decref(old);
+}
+
+static void list_now(ism_kube_t *k, void *arg)
+{
+    ism_kube_informer_t *inf = arg;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *items = NULL;
+    char *rv = NULL;
+
+    inf->timer = NULL;
+    inf->relist = false;
+    inf->stats.lists++;
+    if (ism_kube_list_path(k, inf->path, inf->label, inf->field, inf->page, strip_item, inf,
+                           &items, &rv, NULL, &err) < 0) {
+        inf->stats.errors++;
+        ism_log_warn("list %s: %s", inf->path, err.text);
+        backoff(inf, list_now);
+        return;
+    }
+    replace_cache(inf, items);
+    json_decref(items);
+    free(inf->rv);
+    inf->rv = rv;
+    inf->synced = true;
+    inf->failures = 0;
+    if (inf->h.synced)
+        inf->h.synced(inf->arg);
+    watch_now(k, inf);
+}
+
+/* ------------------------------------------------------------------ watch */
+
+/* Decode one line of the stream into the queue.  False: the stream is
+ * not what the API promises; stop it and relist. */
+static bool queue_line(ism_kube_informer_t *inf, const char *line, size_t len)
+{
+    json_t *ev;
+
+    if (len == 0)
+        return true;
+    ev = json_loadb(line, len, 0, NULL);
+    if (!json_is_object(ev) || !json_is_string(json_object_get(ev, "type")) ||
+        !json_is_object(json_object_get(ev, "object")) || json_array_append_new(inf->queue, ev)) {
+        json_decref(ev);
+        return false;
+    }
+    return true;
+}
+
+/* From inside curl: split the stream into lines and queue them. */
+static size_t on_data(const char *data, size_t len, void *arg)
+{
+    ism_kube_informer_t *inf = arg;
+    size_t start = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != '\n')
+            continue;
+        if (inf->len) {
+            if (inf->len + (i - start) > MAX_LINE)
+                goto lost;
+            char *joined = malloc(inf->len + (i - start));
+            if (!joined)
+                goto lost;
+            memcpy(joined, inf->buf, inf->len);
+            memcpy(joined + inf->len, data + start, i - start);
+            bool ok = queue_line(inf, joined, inf->len + (i - start));
+            free(joined);
+            inf->len = 0;
+            if (!ok)
+                goto lost;
+        } else if (!queue_line(inf, data + start, i - start)) {
+            goto lost;
+        }
+        start = i + 1;
+    }
+    if (start < len) {
+        size_t rest = len - start;
+        if (inf->len + rest > MAX_LINE)
+            goto lost;
+        if (inf->len + rest > inf->cap) {
+            size_t cap = inf->cap ? inf->cap : 65536;
+            while (cap < inf->len + rest)
+                cap *= 2;
+            char *p = realloc(inf->buf, cap);
+            if (!p)
+                goto lost;
+            inf->buf = p;
+            inf->cap = cap;
+        }
+        memcpy(inf->buf + inf->len, data + start, rest);
+        inf->len += rest;
+    }
+    return len;
+lost:
+    /* An event we could not read may be lost: only a relist repairs that. */
+    inf->relist = true;
+    inf->len = 0;
+    return 0;
+}
+
+/* Apply one event to the cache and tell the handlers. */
+static void apply_event(ism_kube_informer_t *inf, json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    json_t *obj = json_object_get(ev, "object"), *old;
+    char key[600];
+
+    if (strcmp(type, "BOOKMARK") == 0) {
+        inf->stats.bookmarks++;
+        set_rv(inf, object_rv(obj));
+        return;
+    }
+    if (strcmp(type, "ERROR") == 0) {
+        json_int_t code = json_integer_value(json_object_get(obj, "code"));
+        if (code == 410) {
+            inf->stats.gone++;
+        } else {
+            inf->stats.errors++;
+            ism_log_warn("watch %s: error event %lld: %s", inf->path, (long long)code,
+                         json_string_value(json_object_get(obj, "message")));
+        }
+        inf->relist = true; /* the server ends the stream after an error */
+        return;
+    }
+    if (ism_kube_object_key(obj, key, sizeof(key)) < 0) {
+        ism_log_warn("watch %s: %s event for an object without a name, ignored", inf->path, type);
+        return;
+    }
+    strip(inf, obj);
+    old = json_incref(json_object_get(inf->cache, key));
+    if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+        json_object_set(inf->cache, key, obj);
+        if (old && inf->h.update)
+            inf->h.update(inf->arg, key, old, obj);
+        else if (!old && inf->h.add)
+            inf->h.add(inf->arg, key, obj);
+    } else if (strcmp(type, "DELETED") == 0) {
+        json_object_del(inf->cache, key);
+        if (old && inf->h.del)
+            inf->h.del(inf->arg, key, old);
+    } else {
+        ism_log_warn("watch %s: unknown event type %s, ignored", inf->path, type);
+    }
+    json_decref(old);
+    inf->stats.events++;
+    set_rv(inf, object_rv(obj));
+}
+
+/* From ism_kube_run: apply what the stream queued. */
+static void dispatch(ism_kube_t *k, void *arg)
+{
+    ism_kube_informer_t *inf = arg;
+    json_t *q = inf->queue;
+    size_t i;
+    json_t *ev;
+    (void)k;
+
+    if (json_array_size(q) == 0)
+        return;
+    if (!(inf->queue = json_array())) {
+        inf->queue = q; /* try again next time */
+        return;
+    }
+    json_array_foreach(q, i, ev) {
+        if (!inf->relist)
+            apply_event(inf, ev);
+    }
+    json_decref(q);
+}
+
+static void on_done(ism_kube_t *k, const ism_kube_status_t *st, const char *text, void *arg)
+{
+    ism_kube_informer_t *inf = arg;
+    (void)k;
+
+    inf->stream = NULL;
+    inf->len = 0;
+    if (inf->relist || st->reason == ISM_KUBE_GONE) {
+        if (st->reason == ISM_KUBE_GONE)
+            inf->stats.gone++;
+        ism_log_info("watch %s: resourceVersion %s is gone, listing again", inf->path,
+                     inf->rv ? inf->rv : "?");
+        inf->timer = ism_kube_timer_add(inf->k, 0, list_now, inf);
+    } else if (st->reason == ISM_KUBE_OK) {
+        inf->failures = 0;
+        inf->timer = ism_kube_timer_add(inf->k, 0, watch_now, inf);
+    } else {
+        inf->stats.errors++;
+        ism_log_warn("watch %s: %s%s%s", inf->path, ism_kube_reason_name(st->reason),
+                     text && *text ? ": " : "", text ? text : "");
+        backoff(inf, watch_now);
+    }
+}
+
+static void watch_now(ism_kube_t *k, void *arg)
+{
+    ism_kube_informer_t *inf = arg;
+    ism_error_t err = ISM_ERROR_INIT;
+    char *rv = ism_kube_escape(inf->rv ? inf->rv : "0"), *url = NULL;
+    int seconds = WATCH_SECONDS + (int)ism_kube_jitter(WATCH_SECONDS);
+
+    inf->timer = NULL;
+    if (rv && asprintf(&url, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s"
+                       "&timeoutSeconds=%d%s", inf->path, rv, seconds, inf->selectors) < 0)
+        url = NULL;
+    free(rv);
+    inf->stats.watches++;
+    if (url)
+        inf->stream = ism_kube_stream_start(k, url, (seconds + 60) * 1000L, on_data, on_done,
+                                            inf, &err);
+    free(url);
+    if (!inf->stream) {
+        inf->stats.errors++;
+        ism_log_warn("watch %s: %s", inf->path, err.text[0] ? err.text : "out of memory");
+        backoff(inf, watch_now);
+    }
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+ism_kube_informer_t *ism_kube_informer_create(ism_kube_t *k, const ism_kube_resource_t *r,
+                                              const char *ns, const char *label_selector,
+                                              const char *field_selector,
+                                              const ism_kube_handlers_t *handlers, void *arg,
+                                              ism_error_t *err)
+{
+    ism_kube_informer_t *inf;
+
+    if (!k || !r) {
+        ism_err(err, EINVAL, "informer: bad arguments");
+        return NULL;
+    }
+    if (!(inf = calloc(1, sizeof(*inf)))) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    inf->k = k;
+    if (handlers)
+        inf->h = *handlers;
+    inf->arg = arg;
+    if (!(inf->path = ism_kube_path(r, ns, NULL, NULL))) {
+        ism_err(err, EINVAL, "informer: bad resource or namespace");
+        goto error;
+    }
+    if (!(inf->selectors = ism_kube_selector_query(label_selector, field_selector)) ||
+        (label_selector && !(inf->label = strdup(label_selector))) ||
+        (field_selector && !(inf->field = strdup(field_selector))) ||
+        !(inf->cache = json_object()) || !(inf->queue = json_array()) ||
+        ism_kube_add_dispatcher(k, dispatch, inf) < 0 ||
+        !(inf->timer = ism_kube_timer_add(k, 0, list_now, inf))) {
+        ism_err(err, errno ? errno : ENOMEM, "informer %s: cannot start", inf->path);
+        goto error;
+    }
+    return inf;
+error:
+    ism_kube_informer_destroy(inf);
+    return NULL;
+}
+
+void ism_kube_informer_destroy(ism_kube_informer_t *inf)
+{
+    int saved = errno;
+
+    if (!inf)
+        return;
+    ism_kube_remove_dispatcher(inf->k, dispatch, inf);
+    ism_kube_timer_cancel(inf->k, inf->timer);
+    ism_kube_stream_cancel(inf->k, inf->stream);
+    json_decref(inf->cache);
+    json_decref(inf->queue);
+    free(inf->buf);
+    free(inf->rv);
+    free(inf->path);
+    free(inf->selectors);
+    free(inf->label);
+    free(inf->field);
+    free(inf);
+    errno = saved;
+}
+
+void ism_kube_informer_set_page_size(ism_kube_informer_t *inf, int limit)
+{
+    if (inf && limit >= 0)
+        inf->page = limit;
+}
+
+bool ism_kube_informer_synced(const ism_kube_informer_t *inf)
+{
+    return inf && inf->synced;
+}
+
+json_t *ism_kube_informer_get(const ism_kube_informer_t *inf, const char *key)
+{
+    return inf && key ? json_object_get(inf->cache, key) : NULL;
+}
+
+json_t *ism_kube_informer_cache(const ism_kube_informer_t *inf)
+{
+    return inf ? inf->cache : NULL;
+}
+
+const char *ism_kube_informer_resource_version(const ism_kube_informer_t *inf)
+{
+    return inf ? inf->rv : NULL;
+}
+
+void ism_kube_informer_stats(const ism_kube_informer_t *inf, ism_kube_informer_stats_t *out)
+{
+    if (inf && out)
+        *out = inf->stats;
+}

@@ -1,0 +1,997 @@
+/* slurm_adapter.c - see slurm_adapter.h.
+ *
+ * Facts this file relies on (Slurm 22.05.8, read in its sources and
+ * checked on the test cluster):
+ * - slurm_load_node and slurm_load_partitions return -1 with errno
+ *   SLURM_NO_CHANGE_IN_DATA when nothing changed since the time given;
+ *   slurm_load_jobs returns that code itself.  The old message stays valid.
+ * - The partitions field of node_info_t is NULL from the API (scontrol fills
+ *   it itself), so a node's partitions come from the partition table.
+ * - slurm_job_cpus_allocated_str_on_node() prints abstract core indices as
+ *   long as this process never called slurm_sprint_job_info(), which makes
+ *   it print cpu ids through a node table of its own; we never call it.  It
+ *   does not check its buffer: bit_fmt truncates silently, hence the check.
+ */
+#include <config.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
+
+#include "lib/topology/node_extra.h"
+#include "lib/slurm/slurm_adapter.h"
+
+/* The hostlist type became a struct typedef used through a pointer. */
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(23, 11, 0)
+typedef hostlist_t *ism_hostlist_t;
+#else
+typedef hostlist_t ism_hostlist_t;
+#endif
+
+/* Per-node allocation moved from select_nodeinfo into node_info_t. */
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 5, 0)
+#define ISM_NODE_ALLOC_FIELDS 1
+#endif
+
+/* The job resources helpers went away with 24.11; the core list must then
+ * come from elsewhere (scontrol --json, or the SPANK plugin). */
+#if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(24, 11, 0)
+#define ISM_HAVE_JOB_CPUS_STR 1
+#endif
+
+/* A decoded topology shared by the snapshots (and the handle's cache) of
+ * nodes whose Extra did not change: decoding every node's topology again
+ * on every change would cost ~0.25 ms per node. */
+struct ism_slurm_topo_ref {
+    int refs; /* atomic: snapshots are destroyed on other threads */
+    ism_topo_t *topo;
+    char error[sizeof(((ism_error_t *)0)->text)];
+};
+
+struct topo_cache_entry {
+    char *name;
+    char *extra;
+    struct ism_slurm_topo_ref *ref;
+};
+
+struct ism_slurm {
+    struct topo_cache_entry *cache; /* the last snapshot's nodes, by name */
+    int ncache;
+    node_info_msg_t *node_msg;
+    partition_info_msg_t *part_msg;
+    job_info_msg_t *job_msg;
+    bool nodes_fresh; /* the messages above were not converted yet */
+    bool jobs_fresh;
+};
+
+/* Exported by libslurm but not declared: frees xmalloc'd memory. */
+extern void slurm_xfree_ptr(void *ptr);
+
+/* slurm_free_node_info_msg of 22.05.8 forgets each node's comment and
+ * extra (valgrind found it; its slurm_free_node_info_members has no
+ * xfree for them), which would leak every Extra field on every changed
+ * poll.  Free them first; the NULLs keep a fixed release from freeing
+ * them twice. */
+static void free_node_msg(node_info_msg_t *msg)
+{
+    for (uint32_t i = 0; msg && i < msg->record_count; i++) {
+        slurm_xfree_ptr(msg->node_array[i].extra);
+        slurm_xfree_ptr(msg->node_array[i].comment);
+        msg->node_array[i].extra = NULL;
+        msg->node_array[i].comment = NULL;
+    }
+    slurm_free_node_info_msg(msg);
+}
+
+/* Likewise slurm_free_job_info_msg of 22.05.8 forgets five strings of
+ * each job that it unpacks (compare slurm_free_job_info_members with
+ * _unpack_job_info_members): admin_comment, cluster_features, cronspec,
+ * prefer, system_comment. */
+static void free_job_msg(job_info_msg_t *msg)
+{
+    for (uint32_t i = 0; msg && i < msg->record_count; i++) {
+        slurm_job_info_t *j = &msg->job_array[i];
+        char **leaked[] = { &j->admin_comment, &j->cluster_features, &j->cronspec, &j->prefer,
+                            &j->system_comment };
+        for (size_t k = 0; k < sizeof(leaked) / sizeof(leaked[0]); k++) {
+            slurm_xfree_ptr(*leaked[k]);
+            *leaked[k] = NULL;
+        }
+    }
+    slurm_free_job_info_msg(msg);
+}
+
+static void cache_clear(ism_slurm_t *s);
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static const char *init_conf;
+
+static void init_libslurm(void)
+{
+    slurm_init(init_conf);
+}
+
+/* Fail with Slurm's error: errno = code, message "<what>: <slurm text>". */
+static int slurm_fail(ism_error_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int slurm_fail(ism_error_t *err, int code, const char *fmt, ...)
+{
+    char what[384];
+    va_list ap;
+
+    if (code == 0 || code == -1)
+        code = EIO;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return ism_err(err, code, "%s: %s", what, slurm_strerror(code));
+}
+
+static int last_error(void)
+{
+    int code = slurm_get_errno();
+    return code ? code : EIO;
+}
+
+bool ism_slurm_error_is_transient(int errnum)
+{
+    switch (errnum) {
+    case EAGAIN:
+    case EINTR:
+    case ETIMEDOUT:
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case EHOSTUNREACH:
+    case SLURM_COMMUNICATIONS_CONNECTION_ERROR:
+    case SLURM_COMMUNICATIONS_SEND_ERROR:
+    case SLURM_COMMUNICATIONS_RECEIVE_ERROR:
+    case SLURM_COMMUNICATIONS_SHUTDOWN_ERROR:
+    case SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR:
+    case SLURMCTLD_COMMUNICATIONS_SEND_ERROR:
+    case SLURMCTLD_COMMUNICATIONS_RECEIVE_ERROR:
+    case SLURMCTLD_COMMUNICATIONS_SHUTDOWN_ERROR:
+    case SLURM_PROTOCOL_SOCKET_IMPL_ZERO_RECV_LENGTH:
+    case SLURM_PROTOCOL_SOCKET_IMPL_NEGATIVE_RECV_LENGTH:
+    case SLURM_PROTOCOL_SOCKET_IMPL_NOT_ALL_DATA_SENT:
+    case ESLURM_PROTOCOL_INCOMPLETE_PACKET:
+    case SLURM_PROTOCOL_SOCKET_IMPL_TIMEOUT:
+    case SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT:
+    case ESLURM_IN_STANDBY_MODE:
+    case ESLURM_IN_STANDBY_USE_BACKUP:
+    case ESLURM_ERROR_ON_DESC_TO_RECORD_COPY:
+    case ESLURM_TRANSITION_STATE_NO_UPDATE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+ism_slurm_t *ism_slurm_create(const char *conf, ism_error_t *err)
+{
+    ism_slurm_t *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    /* slurm_init reads slurm.conf once per process; 22.05 exits the
+     * process when it cannot, so check it is readable first. */
+    if (conf && access(conf, R_OK) != 0) {
+        ism_err(err, errno, "%s: %s", conf, strerror(errno));
+        free(s);
+        return NULL;
+    }
+    init_conf = conf;
+    pthread_once(&init_once, init_libslurm);
+    return s;
+}
+
+void ism_slurm_reset(ism_slurm_t *s)
+{
+    if (!s)
+        return;
+    free_node_msg(s->node_msg);
+    slurm_free_partition_info_msg(s->part_msg);
+    free_job_msg(s->job_msg);
+    s->node_msg = NULL;
+    s->part_msg = NULL;
+    s->job_msg = NULL;
+    cache_clear(s);
+}
+
+void ism_slurm_destroy(ism_slurm_t *s)
+{
+    int saved = errno;
+
+    if (s) {
+        ism_slurm_reset(s);
+        free(s);
+    }
+    errno = saved;
+}
+
+/* ---- node Extra ---- */
+
+/* One node's record (caller frees with slurm_free_node_info_msg). */
+static node_info_msg_t *load_one_node(const char *node, ism_error_t *err)
+{
+    node_info_msg_t *msg = NULL;
+
+    if (!node || !*node) {
+        ism_err(err, EINVAL, "missing node name");
+        return NULL;
+    }
+    if (slurm_load_node_single(&msg, (char *)node, SHOW_ALL) != 0) {
+        slurm_fail(err, last_error(), "reading node %s", node);
+        return NULL;
+    }
+    if (!msg || msg->record_count == 0 || !msg->node_array[0].name) {
+        free_node_msg(msg);
+        ism_err(err, ENOENT, "reading node %s: Slurm has no such node", node);
+        return NULL;
+    }
+    return msg;
+}
+
+char *ism_slurm_node_extra(ism_slurm_t *s, const char *node, ism_error_t *err)
+{
+    node_info_msg_t *msg = load_one_node(node, err);
+    char *extra;
+
+    if (!msg)
+        return NULL;
+    extra = strdup(msg->node_array[0].extra ? msg->node_array[0].extra : "");
+    free_node_msg(msg);
+    if (!extra)
+        ism_err(err, ENOMEM, "out of memory");
+    return extra;
+}
+
+int ism_slurm_node_set_extra(ism_slurm_t *s, const char *node, const char *extra,
+                             ism_error_t *err)
+{
+    update_node_msg_t u;
+
+    if (!node || !*node || !extra)
+        return ism_err(err, EINVAL, "setting Extra: missing node name or text");
+    slurm_init_update_node_msg(&u);
+    u.node_names = (char *)node;
+    u.extra = (char *)extra;
+    if (slurm_update_node(&u) != 0)
+        return slurm_fail(err, last_error(), "updating the Extra field of node %s", node);
+    return 0;
+}
+
+int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
+                               bool force, bool *changed, ism_error_t *err)
+{
+    char *extra, *merged = NULL;
+    int rc;
+
+    if (changed)
+        *changed = false;
+    if (!(extra = ism_slurm_node_extra(s, node, err)))
+        return -1;
+    rc = ism_extra_merge(extra, topo_json, force, &merged, err);
+    if (rc < 0)
+        ism_errprefix(err, "node %s", node);
+    else if (rc > 0 && (rc = ism_slurm_node_set_extra(s, node, merged, err)) == 0 && changed)
+        *changed = true;
+    free(merged);
+    free(extra);
+    return rc < 0 ? -1 : 0;
+}
+
+char *ism_slurm_fetch_topology(ism_slurm_t *s, const char *node, ism_error_t *err)
+{
+    char *extra = ism_slurm_node_extra(s, node, err);
+    char *json = extra ? ism_extra_get(extra, err) : NULL;
+
+    if (extra && !json)
+        ism_errprefix(err, "node %s", node);
+    free(extra);
+    return json;
+}
+
+/* ---- nodes ---- */
+
+static const char *node_state_name(uint32_t state)
+{
+    switch (state & NODE_STATE_BASE) {
+    case NODE_STATE_UNKNOWN: return "unknown";
+    case NODE_STATE_DOWN: return "down";
+    case NODE_STATE_IDLE: return "idle";
+    case NODE_STATE_ALLOCATED: return "allocated";
+    case NODE_STATE_ERROR: return "error";
+    case NODE_STATE_MIXED: return "mixed";
+    case NODE_STATE_FUTURE: return "future";
+    default: return "invalid";
+    }
+}
+
+/* Load a table when it changed.  Returns 1 changed, 0 not, -1 error. */
+static int load_nodes_msg(ism_slurm_t *s, ism_error_t *err)
+{
+    node_info_msg_t *msg = NULL;
+
+    /* SHOW_MIXED: libslurm turns a partly allocated node from ALLOCATED
+     * into MIXED, as sinfo shows it. */
+    if (slurm_load_node(s->node_msg ? s->node_msg->last_update : 0, &msg,
+                        SHOW_ALL | SHOW_MIXED) != 0) {
+        int code = last_error();
+        if (code == SLURM_NO_CHANGE_IN_DATA && s->node_msg)
+            return 0;
+        return slurm_fail(err, code, "reading the nodes");
+    }
+    free_node_msg(s->node_msg);
+    s->node_msg = msg;
+    return 1;
+}
+
+static int load_parts_msg(ism_slurm_t *s, ism_error_t *err)
+{
+    partition_info_msg_t *msg = NULL;
+
+    if (slurm_load_partitions(s->part_msg ? s->part_msg->last_update : 0, &msg, SHOW_ALL) !=
+        0) {
+        int code = last_error();
+        if (code == SLURM_NO_CHANGE_IN_DATA && s->part_msg)
+            return 0;
+        return slurm_fail(err, code, "reading the partitions");
+    }
+    slurm_free_partition_info_msg(s->part_msg);
+    s->part_msg = msg;
+    return 1;
+}
+
+static char *dup_or_empty(const char *str)
+{
+    return strdup(str ? str : "");
+}
+
+struct ism_slurm_name_index {
+    const char *name;
+    int index;
+};
+
+static int cmp_name_index(const void *a, const void *b)
+{
+    const struct ism_slurm_name_index *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+/* The position of node name in the snapshot, or -1. */
+static int find_index(const ism_slurm_nodes_t *nodes, const char *name)
+{
+    struct ism_slurm_name_index key = { name, 0 }, *hit = NULL;
+
+    if (nodes && name && nodes->by_name)
+        hit = bsearch(&key, nodes->by_name, (size_t)nodes->count, sizeof(key), cmp_name_index);
+    return hit ? hit->index : -1;
+}
+
+static int add_partition(struct ism_slurm_node *n, const char *part)
+{
+    char **p = realloc(n->partitions, sizeof(*p) * (size_t)(n->npartitions + 1));
+
+    if (!p)
+        return -1;
+    n->partitions = p;
+    if (!(p[n->npartitions] = strdup(part)))
+        return -1;
+    n->npartitions++;
+    return 0;
+}
+
+/* Index the snapshot's nodes by name, for ism_slurm_nodes_find and the
+ * partitions. */
+static int index_nodes(ism_slurm_nodes_t *nodes)
+{
+    struct ism_slurm_name_index *idx = calloc((size_t)nodes->count + 1, sizeof(*idx));
+
+    if (!idx)
+        return -1;
+    for (int i = 0; i < nodes->count; i++)
+        idx[i] = (struct ism_slurm_name_index){ nodes->nodes[i].name, i };
+    qsort(idx, (size_t)nodes->count, sizeof(*idx), cmp_name_index);
+    nodes->by_name = idx;
+    return 0;
+}
+
+/* Give every node the names of the partitions whose node list holds it. */
+static int fill_partitions(ism_slurm_nodes_t *nodes, const partition_info_msg_t *parts,
+                           ism_error_t *err)
+{
+    int rc = 0;
+
+    for (uint32_t p = 0; rc == 0 && parts && p < parts->record_count; p++) {
+        const partition_info_t *part = &parts->partition_array[p];
+        ism_hostlist_t hl;
+        char *host;
+
+        if (!part->name || !part->nodes || !*part->nodes)
+            continue;
+        if (!(hl = slurm_hostlist_create(part->nodes)))
+            continue; /* not a hostlist Slurm can read: no node to add */
+        while (rc == 0 && (host = slurm_hostlist_shift(hl))) {
+            int i = find_index(nodes, host);
+            if (i >= 0 && add_partition(&nodes->nodes[i], part->name) < 0)
+                rc = ism_err(err, ENOMEM, "out of memory");
+            free(host);
+        }
+        slurm_hostlist_destroy(hl);
+    }
+    return rc;
+}
+
+static void node_alloc(const node_info_t *in, struct ism_slurm_node *n)
+{
+#ifdef ISM_NODE_ALLOC_FIELDS
+    n->alloc_cpus = in->alloc_cpus;
+    n->alloc_memory = in->alloc_memory;
+#else
+    uint16_t cpus = 0;
+    uint64_t mem = 0; /* the header says uint32, the select plugins write uint64 */
+
+    if (slurm_get_select_nodeinfo(in->select_nodeinfo, SELECT_NODEDATA_SUBCNT,
+                                  NODE_STATE_ALLOCATED, &cpus) == 0)
+        n->alloc_cpus = cpus;
+    if (slurm_get_select_nodeinfo(in->select_nodeinfo, SELECT_NODEDATA_MEM_ALLOC,
+                                  NODE_STATE_ALLOCATED, &mem) == 0)
+        n->alloc_memory = mem;
+#endif
+}
+
+static struct ism_slurm_topo_ref *ref_get(struct ism_slurm_topo_ref *r)
+{
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+static void ref_put(struct ism_slurm_topo_ref *r)
+{
+    if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        ism_topo_destroy(r->topo);
+        free(r);
+    }
+}
+
+/* Decode the topology published in extra: a new reference (NULL only when
+ * out of memory) whose topo is NULL, with error saying why, when there is
+ * none usable ("" when none was published). */
+static struct ism_slurm_topo_ref *ref_decode(const char *extra)
+{
+    struct ism_slurm_topo_ref *r = calloc(1, sizeof(*r));
+    ism_error_t e = ISM_ERROR_INIT;
+    char *json;
+
+    if (!r)
+        return NULL;
+    r->refs = 1;
+    if (!(json = ism_extra_get(extra, &e))) {
+        if (errno != ENOENT)
+            memcpy(r->error, e.text, sizeof(r->error));
+        return r;
+    }
+    if (!(r->topo = ism_topo_decode(json, &e))) {
+        ism_errprefix(&e, "published topology");
+        memcpy(r->error, e.text, sizeof(r->error));
+    }
+    free(json);
+    return r;
+}
+
+static int cmp_cache_entry(const void *a, const void *b)
+{
+    return strcmp(((const struct topo_cache_entry *)a)->name,
+                  ((const struct topo_cache_entry *)b)->name);
+}
+
+static void cache_clear(ism_slurm_t *s)
+{
+    for (int i = 0; i < s->ncache; i++) {
+        free(s->cache[i].name);
+        free(s->cache[i].extra);
+        ref_put(s->cache[i].ref);
+    }
+    free(s->cache);
+    s->cache = NULL;
+    s->ncache = 0;
+}
+
+/* Remember the topologies of snapshot nodes for the next conversion.  Out
+ * of memory only costs decoding again. */
+static void cache_fill(ism_slurm_t *s, const ism_slurm_nodes_t *nodes)
+{
+    cache_clear(s);
+    if (!nodes->count || !(s->cache = calloc((size_t)nodes->count, sizeof(*s->cache))))
+        return;
+    for (int i = 0; i < nodes->count; i++) {
+        struct topo_cache_entry *c = &s->cache[s->ncache];
+        if (!(c->name = strdup(nodes->nodes[i].name)) ||
+            !(c->extra = strdup(nodes->nodes[i].extra))) {
+            free(c->name);
+            break;
+        }
+        c->ref = ref_get(nodes->nodes[i].topo_ref);
+        s->ncache++;
+    }
+    qsort(s->cache, (size_t)s->ncache, sizeof(*s->cache), cmp_cache_entry);
+}
+
+/* The node's topology: the cached one when its Extra is unchanged. */
+static int node_topology(ism_slurm_t *s, struct ism_slurm_node *n)
+{
+    struct topo_cache_entry key = { .name = n->name }, *hit = NULL;
+
+    if (s->ncache)
+        hit = bsearch(&key, s->cache, (size_t)s->ncache, sizeof(*s->cache), cmp_cache_entry);
+    if (hit && strcmp(hit->extra, n->extra) == 0)
+        n->topo_ref = ref_get(hit->ref);
+    else if (!(n->topo_ref = ref_decode(n->extra)))
+        return -1;
+    n->topo = n->topo_ref->topo;
+    memcpy(n->topo_error, n->topo_ref->error, sizeof(n->topo_error));
+    return 0;
+}
+
+static int convert_node(ism_slurm_t *s, const node_info_t *in, struct ism_slurm_node *n)
+{
+    const char *features = in->features_act && *in->features_act ? in->features_act : in->features;
+
+    n->state = in->node_state;
+    n->state_name = node_state_name(in->node_state);
+    if (!(n->name = dup_or_empty(in->name)) || !(n->features = dup_or_empty(features)) ||
+        !(n->extra = dup_or_empty(in->extra)))
+        return -1;
+    n->sockets = in->sockets;
+    n->cores_per_socket = in->cores;
+    n->threads_per_core = in->threads;
+    n->cpus = in->cpus;
+    n->real_memory = in->real_memory;
+    node_alloc(in, n);
+    return node_topology(s, n);
+}
+
+static ism_slurm_nodes_t *convert_nodes(ism_slurm_t *s, const node_info_msg_t *msg,
+                                        const partition_info_msg_t *parts, ism_error_t *err)
+{
+    ism_slurm_nodes_t *nodes = calloc(1, sizeof(*nodes));
+
+    if (!nodes || (msg->record_count &&
+                   !(nodes->nodes = calloc(msg->record_count, sizeof(*nodes->nodes)))))
+        goto nomem;
+    nodes->updated = msg->last_update;
+    for (uint32_t i = 0; i < msg->record_count; i++) {
+        /* Slurm leaves holes for nodes it hides or removed. */
+        if (!msg->node_array[i].name)
+            continue;
+        if (convert_node(s, &msg->node_array[i], &nodes->nodes[nodes->count++]) < 0)
+            goto nomem;
+    }
+    if (index_nodes(nodes) < 0)
+        goto nomem;
+    if (fill_partitions(nodes, parts, err) < 0)
+        goto error;
+    return nodes;
+nomem:
+    ism_err(err, ENOMEM, "out of memory");
+error:
+    ism_slurm_nodes_destroy(nodes);
+    return NULL;
+}
+
+int ism_slurm_nodes_poll(ism_slurm_t *s, ism_slurm_nodes_t **nodes, ism_error_t *err)
+{
+    int n, p;
+
+    if (!s || !nodes)
+        return ism_err(err, EINVAL, "nodes poll: missing handle or output");
+    *nodes = NULL;
+    /* A change stays pending until converted, even when a later step of
+     * this poll fails: the next poll converts it. */
+    if ((n = load_nodes_msg(s, err)) > 0)
+        s->nodes_fresh = true;
+    if (n < 0 || (p = load_parts_msg(s, err)) < 0)
+        return -1;
+    if (p > 0)
+        s->nodes_fresh = true;
+    if (!s->nodes_fresh)
+        return 0;
+    if (!(*nodes = convert_nodes(s, s->node_msg, s->part_msg, err)))
+        return -1;
+    cache_fill(s, *nodes);
+    s->nodes_fresh = false;
+    return 1;
+}
+
+void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes)
+{
+    int saved = errno;
+
+    if (!nodes)
+        return;
+    for (int i = 0; i < nodes->count; i++) {
+        struct ism_slurm_node *n = &nodes->nodes[i];
+        free(n->name);
+        for (int p = 0; p < n->npartitions; p++)
+            free(n->partitions[p]);
+        free(n->partitions);
+        free(n->features);
+        free(n->extra);
+        ref_put(n->topo_ref);
+    }
+    free(nodes->nodes);
+    free(nodes->by_name);
+    free(nodes);
+    errno = saved;
+}
+
+const struct ism_slurm_node *ism_slurm_nodes_find(const ism_slurm_nodes_t *nodes,
+                                                  const char *name)
+{
+    int i = find_index(nodes, name);
+    return i >= 0 ? &nodes->nodes[i] : NULL;
+}
+
+/* ---- jobs ---- */
+
+static const char *job_state_name(uint32_t state)
+{
+    static const char *const names[] = {
+        "PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAILED",
+        "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY",
+    };
+    uint32_t base = state & JOB_STATE_BASE;
+
+    return base < sizeof(names) / sizeof(names[0]) ? names[base] : "UNKNOWN";
+}
+
+static bool job_is_finished(uint32_t state)
+{
+    uint32_t base = state & JOB_STATE_BASE;
+    return base > JOB_SUSPENDED && !(state & JOB_COMPLETING);
+}
+
+static bool job_holds_resources(const slurm_job_info_t *j)
+{
+    uint32_t base = j->job_state & JOB_STATE_BASE;
+    return j->job_resrcs && j->nodes && *j->nodes &&
+           (base == JOB_RUNNING || base == JOB_SUSPENDED || (j->job_state & JOB_COMPLETING));
+}
+
+#ifdef ISM_HAVE_JOB_CPUS_STR
+/* The cores, cpus and memory a job holds on one of its nodes. */
+static int job_node(const slurm_job_info_t *j, const char *host, struct ism_slurm_job_node *jn,
+                    ism_error_t *err)
+{
+    static __thread char buf[65536];
+    int cpus;
+
+    if (!(jn->name = strdup(host)))
+        return ism_err(err, ENOMEM, "out of memory");
+    buf[sizeof(buf) - 2] = '\0';
+    if (slurm_job_cpus_allocated_str_on_node(buf, sizeof(buf), j->job_resrcs, host) != 0)
+        return slurm_fail(err, last_error(), "job %u: cores on node %s", j->job_id, host);
+    if (buf[sizeof(buf) - 2] != '\0')
+        return ism_err(err, E2BIG, "job %u: core list on node %s is too long", j->job_id, host);
+    if (!(jn->cores = ism_bitmap_parse_list(buf, err)))
+        return ism_errprefix(err, "job %u: cores on node %s", j->job_id, host);
+    cpus = slurm_job_cpus_allocated_on_node(j->job_resrcs, host);
+    jn->cpus = cpus > 0 ? (uint32_t)cpus : 0;
+    if (j->pn_min_memory == NO_VAL64)
+        jn->memory = 0;
+    else if (j->pn_min_memory & MEM_PER_CPU)
+        jn->memory = (j->pn_min_memory & ~MEM_PER_CPU) * jn->cpus;
+    else
+        jn->memory = j->pn_min_memory;
+    return 0;
+}
+#else
+static int job_node(const slurm_job_info_t *j, const char *host, struct ism_slurm_job_node *jn,
+                    ism_error_t *err)
+{
+    return ism_err(err, ENOSYS,
+                   "job %u: this Slurm release has no API for a job's cores on node %s",
+                   j->job_id, host);
+}
+#endif
+
+static int job_nodes(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
+{
+    ism_hostlist_t hl;
+    char *host;
+    int count, rc = 0;
+
+    if (!job_holds_resources(j))
+        return 0;
+    if (!(hl = slurm_hostlist_create(j->nodes)))
+        return ism_err(err, EINVAL, "job %u: bad node list '%s'", j->job_id, j->nodes);
+    count = slurm_hostlist_count(hl);
+    if (count > 0 && !(job->node = calloc((size_t)count, sizeof(*job->node))))
+        rc = ism_err(err, ENOMEM, "out of memory");
+    while (rc == 0 && job->nnodes < count && (host = slurm_hostlist_shift(hl))) {
+        rc = job_node(j, host, &job->node[job->nnodes++], err);
+        free(host);
+    }
+    slurm_hostlist_destroy(hl);
+    return rc;
+}
+
+static int convert_job(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
+{
+    job->id = j->job_id;
+    job->state = j->job_state;
+    job->state_name = job_state_name(j->job_state);
+    job->user_id = j->user_id;
+    if (!(job->name = dup_or_empty(j->name)) || !(job->comment = dup_or_empty(j->comment)) ||
+        !(job->admin_comment = dup_or_empty(j->admin_comment)) ||
+        !(job->partition = dup_or_empty(j->partition)) ||
+        !(job->nodes = dup_or_empty(job_holds_resources(j) ? j->nodes : NULL)))
+        return ism_err(err, ENOMEM, "out of memory");
+    return job_nodes(j, job, err);
+}
+
+static ism_slurm_jobs_t *convert_jobs(const job_info_msg_t *msg, ism_error_t *err)
+{
+    ism_slurm_jobs_t *jobs = calloc(1, sizeof(*jobs));
+
+    if (!jobs || (msg->record_count &&
+                  !(jobs->jobs = calloc(msg->record_count, sizeof(*jobs->jobs))))) {
+        ism_err(err, ENOMEM, "out of memory");
+        ism_slurm_jobs_destroy(jobs);
+        return NULL;
+    }
+    jobs->updated = msg->last_update;
+    for (uint32_t i = 0; i < msg->record_count; i++) {
+        if (job_is_finished(msg->job_array[i].job_state))
+            continue;
+        if (convert_job(&msg->job_array[i], &jobs->jobs[jobs->count++], err) < 0) {
+            ism_slurm_jobs_destroy(jobs);
+            return NULL;
+        }
+    }
+    return jobs;
+}
+
+int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *err)
+{
+    job_info_msg_t *msg = NULL;
+    int rc;
+
+    if (!s || !jobs)
+        return ism_err(err, EINVAL, "jobs poll: missing handle or output");
+    *jobs = NULL;
+    /* SHOW_DETAIL brings job_resrcs (the core bitmaps); SHOW_LOCAL spares
+     * the federation lookup. */
+    rc = slurm_load_jobs(s->job_msg ? s->job_msg->last_update : 0, &msg,
+                         SHOW_ALL | SHOW_DETAIL | SHOW_LOCAL);
+    if (rc != 0) {
+        int code = rc == SLURM_ERROR ? last_error() : rc;
+        if (code != SLURM_NO_CHANGE_IN_DATA || !s->job_msg)
+            return slurm_fail(err, code, "reading the jobs");
+        if (!s->jobs_fresh)
+            return 0;
+    } else {
+        free_job_msg(s->job_msg);
+        s->job_msg = msg;
+    }
+    s->jobs_fresh = true;
+    if (!(*jobs = convert_jobs(s->job_msg, err)))
+        return -1;
+    s->jobs_fresh = false;
+    return 1;
+}
+
+void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs)
+{
+    int saved = errno;
+
+    if (!jobs)
+        return;
+    for (int i = 0; i < jobs->count; i++) {
+        struct ism_slurm_job *job = &jobs->jobs[i];
+        for (int n = 0; n < job->nnodes; n++) {
+            free(job->node[n].name);
+            ism_bitmap_destroy(job->node[n].cores);
+        }
+        free(job->node);
+        free(job->name);
+        free(job->comment);
+        free(job->admin_comment);
+        free(job->partition);
+        free(job->nodes);
+    }
+    free(jobs->jobs);
+    free(jobs);
+    errno = saved;
+}
+
+const struct ism_slurm_job *ism_slurm_jobs_find(const ism_slurm_jobs_t *jobs, uint32_t id)
+{
+    for (int i = 0; jobs && i < jobs->count; i++) {
+        if (jobs->jobs[i].id == id)
+            return &jobs->jobs[i];
+    }
+    return NULL;
+}
+
+/* ---- cores and the topology model ---- */
+
+ism_bitmap_t *ism_slurm_cores_to_cpus(const ism_topo_t *topo, const ism_bitmap_t *cores,
+                                      ism_error_t *err)
+{
+    ism_bitmap_t *cpus;
+    int core;
+
+    if (!topo || !cores) {
+        ism_err(err, EINVAL, "cores to cpus: missing topology or cores");
+        return NULL;
+    }
+    if (!(cpus = ism_bitmap_create())) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    ism_bitmap_foreach(core, cores)
+    {
+        const struct ism_core *c = ism_topo_core(topo, core);
+        if (!c) {
+            ism_err(err, EINVAL, "core %d is not in the node's topology (%d cores)", core,
+                    topo->ncores);
+            ism_bitmap_destroy(cpus);
+            return NULL;
+        }
+        if (ism_bitmap_or(cpus, c->cpus) < 0) {
+            ism_err(err, ENOMEM, "out of memory");
+            ism_bitmap_destroy(cpus);
+            return NULL;
+        }
+    }
+    return cpus;
+}
+
+char *ism_slurm_core_devices(const ism_bitmap_t *cores)
+{
+    size_t len = 0, size = 1;
+    char *s;
+    int core;
+
+    ism_bitmap_foreach(core, cores)
+        size += 17;
+    if (!(s = malloc(size)))
+        return NULL;
+    s[0] = '\0';
+    ism_bitmap_foreach(core, cores)
+        len += (size_t)snprintf(s + len, size - len, "%score-%d", len ? "," : "", core);
+    return s;
+}
+
+/* ---- allocations ---- */
+
+static void fill_job_desc(job_desc_msg_t *d, const struct ism_slurm_alloc_req *req)
+{
+    slurm_init_job_desc_msg(d);
+    d->name = (char *)req->name;
+    d->partition = (char *)req->partition;
+    d->account = (char *)req->account;
+    d->qos = (char *)req->qos;
+    d->comment = (char *)req->comment;
+    d->admin_comment = (char *)req->admin_comment;
+    d->user_id = getuid();
+    d->group_id = getgid();
+    d->work_dir = (char *)"/";
+    if (req->min_nodes)
+        d->min_nodes = req->min_nodes;
+    if (req->max_nodes)
+        d->max_nodes = req->max_nodes;
+    /* What sbatch and salloc compute from -n and -c: without min_cpus a job
+     * of 3 tasks with 2 cpus each gets 4 cpus. */
+    if (req->num_tasks) {
+        d->num_tasks = req->num_tasks;
+        d->bitflags |= JOB_NTASKS_SET;
+    }
+    if (req->cpus_per_task) {
+        d->cpus_per_task = (uint16_t)req->cpus_per_task;
+        d->bitflags |= JOB_CPUS_SET;
+    }
+    if (req->num_tasks || req->cpus_per_task)
+        d->min_cpus = (req->num_tasks ? req->num_tasks : 1) *
+                      (req->cpus_per_task ? req->cpus_per_task : 1);
+    if (req->ntasks_per_node)
+        d->ntasks_per_node = (uint16_t)req->ntasks_per_node;
+    if (req->mem_per_cpu)
+        d->pn_min_memory = req->mem_per_cpu | MEM_PER_CPU;
+    if (req->time_limit)
+        d->time_limit = req->time_limit;
+    d->immediate = req->immediate ? 1 : 0;
+}
+
+/* Pending reasons slurmctld gives at submission when the request does not
+ * fit the configuration: such a job would wait forever (the default
+ * EnforcePartLimits=NO queues it instead of refusing it).  NULL for any
+ * other reason. */
+static const char *hopeless_reason(uint32_t reason)
+{
+    switch (reason) {
+    case WAIT_PART_NODE_LIMIT: return "more nodes than the partition allows (PartitionNodeLimit)";
+    case WAIT_PART_TIME_LIMIT: return "a longer time than the partition allows (PartitionTimeLimit)";
+    case WAIT_PART_CONFIG: return "more than the partition's nodes can hold (PartitionConfig)";
+    case FAIL_BAD_CONSTRAINTS: return "constraints no node satisfies (BadConstraints)";
+    case FAIL_ACCOUNT: return "an invalid account (InvalidAccount)";
+    case FAIL_QOS: return "an invalid QOS (InvalidQOS)";
+    default: return NULL;
+    }
+}
+
+/* Cancel a just queued job that can never start, and say why. */
+static int refuse_hopeless(uint32_t job_id, ism_error_t *err)
+{
+    job_info_msg_t *msg = NULL;
+    const char *why = NULL;
+
+    if (slurm_load_job(&msg, job_id, SHOW_LOCAL) == 0 && msg && msg->record_count == 1)
+        why = hopeless_reason(msg->job_array[0].state_reason);
+    free_job_msg(msg);
+    if (!why)
+        return 0;
+    slurm_kill_job(job_id, SIGKILL, 0);
+    return ism_err(err, EINVAL, "job %u asks for %s; it could never start, so it was cancelled",
+                   job_id, why);
+}
+
+int ism_slurm_allocate(ism_slurm_t *s, const struct ism_slurm_alloc_req *req,
+                       struct ism_slurm_alloc *alloc, ism_error_t *err)
+{
+    resource_allocation_response_msg_t *resp = NULL;
+    job_desc_msg_t d;
+
+    if (!req || !alloc)
+        return ism_err(err, EINVAL, "allocate: missing request or output");
+    if (req->cpus_per_task > UINT16_MAX || req->ntasks_per_node > UINT16_MAX ||
+        (req->mem_per_cpu & MEM_PER_CPU))
+        return ism_err(err, EINVAL, "allocate: a count is out of range");
+    memset(alloc, 0, sizeof(*alloc));
+    fill_job_desc(&d, req);
+    if (slurm_allocate_resources(&d, &resp) != 0 || !resp)
+        return slurm_fail(err, last_error(), "allocating %s", req->name ? req->name : "a job");
+    alloc->job_id = resp->job_id;
+    alloc->granted = resp->node_cnt > 0 && resp->node_list;
+    snprintf(alloc->nodes, sizeof(alloc->nodes), "%s",
+             alloc->granted ? resp->node_list : "");
+    slurm_free_resource_allocation_response_msg(resp);
+    if (!alloc->granted && refuse_hopeless(alloc->job_id, err) < 0) {
+        alloc->job_id = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int ism_slurm_complete(ism_slurm_t *s, uint32_t job_id, int rc, ism_error_t *err)
+{
+    if (slurm_complete_job(job_id, (uint32_t)rc) != 0)
+        return slurm_fail(err, last_error(), "completing job %u", job_id);
+    return 0;
+}
+
+int ism_slurm_cancel(ism_slurm_t *s, uint32_t job_id, ism_error_t *err)
+{
+    if (slurm_kill_job(job_id, SIGKILL, 0) != 0)
+        return slurm_fail(err, last_error(), "cancelling job %u", job_id);
+    return 0;
+}
+
+int ism_slurm_signal(ism_slurm_t *s, uint32_t job_id, int sig, ism_error_t *err)
+{
+    if (sig <= 0 || sig >= NSIG)
+        return ism_err(err, EINVAL, "signal %d is not a signal", sig);
+    if (slurm_signal_job(job_id, (uint16_t)sig) != 0)
+        return slurm_fail(err, last_error(), "signalling job %u", job_id);
+    return 0;
+}

@@ -1,0 +1,188 @@
+/* slurm_adapter.h - the one place where isthmus speaks libslurm.
+ *
+ * These are plain synchronous calls, each one or a few RPCs to slurmctld.
+ * libslurm makes no promise about threads, so a process calls them from
+ * one thread only: tools (isthmus-topology) call them directly, isthmusd
+ * through the owner thread of slurm_agent.h.  A handle keeps what makes the
+ * reads incremental (the last messages and their update times).
+ *
+ * This library (libisthmus_slurm) links libslurm; libisthmus does not, so
+ * the SPANK plugin never loads it.
+ *
+ * Errors follow error.h.  When Slurm refused or could not be reached, errno
+ * is Slurm's error number (slurm_errno.h, or a system errno) and err holds
+ * slurm_strerror's text; ism_slurm_error_is_transient() tells whether a
+ * retry may succeed.  Built against Slurm 22.05 (what CI tests) up to 26.05:
+ * calls that moved between releases are guarded on SLURM_VERSION_NUMBER.
+ */
+#ifndef ISTHMUS_SLURM_ADAPTER_H
+#define ISTHMUS_SLURM_ADAPTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lib/util/bitmap.h"
+#include "lib/util/error.h"
+#include "lib/topology/topology.h"
+
+typedef struct ism_slurm ism_slurm_t;
+
+/* Initialise libslurm once per process with slurm.conf at conf (NULL:
+ * SLURM_CONF, then the default place) and return a handle (caller
+ * destroys).  Reads nothing from slurmctld yet. */
+ism_slurm_t *ism_slurm_create(const char *conf, ism_error_t *err);
+void ism_slurm_destroy(ism_slurm_t *s); /* NULL ok, keeps errno */
+
+/* True for errors that may go away on retry: slurmctld unreachable, timed
+ * out, busy.  errnum is an errno set by a function of this header. */
+bool ism_slurm_error_is_transient(int errnum);
+
+/* ---- node Extra and the published topology ---- */
+
+/* The node's Extra field (caller frees; "" when empty). */
+char *ism_slurm_node_extra(ism_slurm_t *s, const char *node, ism_error_t *err);
+/* Replace the node's Extra field ("" clears it).  Needs SlurmUser or root. */
+int ism_slurm_node_set_extra(ism_slurm_t *s, const char *node, const char *extra,
+                             ism_error_t *err);
+
+/* Store topo_json (ism_topo_encode's text) under the key "isthmus" of the
+ * node's Extra, keeping other keys (see ism_extra_merge for force and the
+ * refusals).  *changed tells whether an update RPC was sent: none is when
+ * the stored value is already equal. */
+int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
+                               bool force, bool *changed, ism_error_t *err);
+/* The topology JSON text stored for node (caller frees); NULL with ENOENT
+ * when none was published. */
+char *ism_slurm_fetch_topology(ism_slurm_t *s, const char *node, ism_error_t *err);
+
+/* ---- nodes ---- */
+
+struct ism_slurm_node {
+    char *name;
+    uint32_t state;         /* Slurm's node_state: base | flags */
+    const char *state_name; /* base state, lower case: "idle", "mixed", ... */
+    char **partitions;      /* the partitions holding the node */
+    int npartitions;
+    char *features;         /* active features, comma separated, "" when none */
+    char *extra;            /* the whole Extra field, "" when empty */
+    const ism_topo_t *topo; /* the published topology, NULL if none or bad;
+                               lives as long as the snapshot */
+    char topo_error[sizeof(((ism_error_t *)0)->text)]; /* why topo is NULL ("" if none) */
+    uint16_t sockets;       /* per node, as Slurm counts */
+    uint16_t cores_per_socket;
+    uint16_t threads_per_core;
+    uint32_t cpus;
+    uint64_t real_memory;   /* MiB */
+    uint32_t alloc_cpus;
+    uint64_t alloc_memory;  /* MiB */
+    struct ism_slurm_topo_ref *topo_ref; /* the adapter's: shares topo between
+                                            snapshots while Extra is unchanged */
+};
+
+typedef struct {
+    time_t updated;          /* slurmctld's time of this node table */
+    int count;
+    struct ism_slurm_node *nodes; /* in slurmctld's order */
+    struct ism_slurm_name_index *by_name; /* the adapter's: for ism_slurm_nodes_find */
+} ism_slurm_nodes_t;
+
+/* Read the nodes (and their partitions) if anything changed since the last
+ * call on this handle.  Returns 1 with *nodes a new snapshot the caller
+ * destroys, 0 with *nodes NULL when nothing changed (one RPC for the nodes
+ * and one for the partitions, each answered "no change"), -1 with err.
+ * slurmctld compares whole seconds and errs towards "changed": polls made
+ * in the second of a change return 1 again, with equal content.  A node
+ * whose Extra is unchanged shares its decoded topology with the previous
+ * snapshot, so such a poll costs Slurm's RPC and little more. */
+int ism_slurm_nodes_poll(ism_slurm_t *s, ism_slurm_nodes_t **nodes, ism_error_t *err);
+void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes); /* NULL ok */
+/* The node called name in the snapshot, or NULL (a binary search). */
+const struct ism_slurm_node *ism_slurm_nodes_find(const ism_slurm_nodes_t *nodes,
+                                                  const char *name);
+/* Forget the update times: the next poll reads everything. */
+void ism_slurm_reset(ism_slurm_t *s);
+
+/* ---- jobs ---- */
+
+struct ism_slurm_job_node {
+    char *name;
+    ism_bitmap_t *cores; /* Slurm abstract core indices (device core-<N>) */
+    uint32_t cpus;       /* cpus Slurm counts as allocated on the node */
+    uint64_t memory;     /* MiB allocated on the node */
+};
+
+struct ism_slurm_job {
+    uint32_t id;
+    uint32_t state;         /* job_state: base | flags */
+    const char *state_name; /* base state, upper case like squeue: "RUNNING" */
+    uint32_t user_id;
+    char *name, *comment, *admin_comment, *partition;
+    char *nodes;            /* hostlist expression, "" while pending */
+    int nnodes;
+    struct ism_slurm_job_node *node; /* one per node while it holds resources */
+};
+
+typedef struct {
+    time_t updated;
+    int count;
+    struct ism_slurm_job *jobs; /* every job not yet finished */
+} ism_slurm_jobs_t;
+
+/* Same contract as ism_slurm_nodes_poll, for jobs.  Lists pending,
+ * running, suspended and completing jobs; finished ones are left out.
+ * Reads with SHOW_DETAIL, which brings each job's core bitmaps.  Slurm
+ * 24.11 removed the calls that read those bitmaps: built against it, a
+ * poll that meets a running job fails with ENOSYS (see the issue note). */
+int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *err);
+void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs); /* NULL ok */
+const struct ism_slurm_job *ism_slurm_jobs_find(const ism_slurm_jobs_t *jobs, uint32_t id);
+
+/* ---- cores and the topology model ---- */
+
+/* The OS cpus of a set of abstract cores on a node of topology topo (new
+ * bitmap, caller destroys); NULL with EINVAL naming the first core that
+ * the topology does not have. */
+ism_bitmap_t *ism_slurm_cores_to_cpus(const ism_topo_t *topo, const ism_bitmap_t *cores,
+                                      ism_error_t *err);
+/* "core-<N>" device names of cores, comma separated (caller frees). */
+char *ism_slurm_core_devices(const ism_bitmap_t *cores);
+
+/* ---- allocations without a script ---- */
+
+struct ism_slurm_alloc_req {
+    const char *name, *partition, *account, *qos, *comment, *admin_comment;
+    uint32_t min_nodes, max_nodes; /* 0: Slurm's default */
+    uint32_t num_tasks;            /* 0: one per node */
+    uint32_t cpus_per_task;        /* 0: 1 */
+    uint32_t ntasks_per_node;      /* 0: not set */
+    uint64_t mem_per_cpu;          /* MiB, 0: DefMemPerCPU */
+    uint32_t time_limit;           /* minutes, 0: the partition's */
+    bool immediate;                /* grant now or fail, never queue */
+};
+
+struct ism_slurm_alloc {
+    uint32_t job_id;
+    bool granted; /* false: the job is pending; poll jobs to see it start */
+    char nodes[1024]; /* hostlist when granted, possibly truncated */
+};
+
+/* Ask for an allocation for the calling user: no script, no listening
+ * port, so nothing waits for slurmctld's answer and nothing runs on the
+ * nodes.  It lives until ism_slurm_complete, a cancel or its time limit.
+ * A request slurmctld refuses (unknown partition, invalid account with
+ * accounting enforced) fails at once with Slurm's error; one that slurmctld
+ * queued although it can never start (more nodes or cpus than the
+ * partition has) is cancelled and fails with EINVAL saying why.  A failed
+ * call is not retried here: a lost answer could mean a granted job, which
+ * the caller finds again by its name. */
+int ism_slurm_allocate(ism_slurm_t *s, const struct ism_slurm_alloc_req *req,
+                       struct ism_slurm_alloc *alloc, ism_error_t *err);
+/* End an allocation as done (like salloc's exit), with exit code rc. */
+int ism_slurm_complete(ism_slurm_t *s, uint32_t job_id, int rc, ism_error_t *err);
+/* Cancel a job, pending or running. */
+int ism_slurm_cancel(ism_slurm_t *s, uint32_t job_id, ism_error_t *err);
+/* Send sig to every step of a job. */
+int ism_slurm_signal(ism_slurm_t *s, uint32_t job_id, int sig, ism_error_t *err);
+
+#endif

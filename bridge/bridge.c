@@ -18,8 +18,7 @@ const ism_kube_resource_t bridge_claims = { "resource.k8s.io", "v1", "resourcecl
 
 static const char *node_label(const json_t *node)
 {
-    return json_string_value(json_object_get(
-        json_object_get(json_object_get(node, "metadata"), "labels"), ISM_LABEL_SLURM_NODE));
+    return poolmap_node_label(node);
 }
 
 static const char *node_uid(const json_t *node)
@@ -85,72 +84,31 @@ json_t *bridge_node(struct bridge *b, const char *name)
 
 const char *bridge_pool_of(struct bridge *b, const char *slurm_node)
 {
-    return slurm_node ? json_string_value(json_object_get(b->pool_of, slurm_node)) : NULL;
+    return poolmap_pool_of(b->pools, slurm_node);
 }
 
 const char *bridge_slurm_of(struct bridge *b, const char *pool)
 {
-    return pool ? json_string_value(json_object_get(b->slurm_of, pool)) : NULL;
+    return poolmap_slurm_of(b->pools, pool);
 }
 
-/* Map slurm -> node in m, the smallest Node name winning a tie. */
-static void map_claim(json_t *m, const char *slurm, const char *node, bool labelled)
+static void pool_moved(void *arg, const char *pool)
 {
-    const char *have = json_string_value(json_object_get(m, slurm));
-
-    if (have && strcmp(have, node) <= 0) {
-        if (labelled)
-            ism_log_warn("Nodes %s and %s are both labelled %s=%s; using %s", have, node,
-                         ISM_LABEL_SLURM_NODE, slurm, have);
-        return;
-    }
-    json_object_set_new(m, slurm, json_string(node));
+    struct bridge *b = arg;
+    slices_mark(b->slices, pool);
 }
 
-/* Rebuild the Slurm node <-> Node maps, and mark what moved. */
+/* Rebuild the Slurm node <-> Node map, and mark what moved. */
 static void rebuild_pool_map(struct bridge *b)
 {
-    json_t *cache = ism_kube_informer_cache(b->nodes), *node, *pool_of = json_object();
-    json_t *slurm_of = json_object(), *v;
-    const char *name;
+    ism_error_t err = ISM_ERROR_INIT;
 
-    if (!pool_of || !slurm_of)
-        goto done;
-    json_object_foreach(cache, name, node) {
-        const char *label = node_label(node);
-        if (label && *label)
-            map_claim(pool_of, label, name, true);
+    if (poolmap_rebuild(b->pools, ism_kube_informer_cache(b->nodes), pool_moved, b, &err) < 0) {
+        ism_log_error("the Node map: %s (trying again)", err.text);
+        return;
     }
-    json_object_foreach(cache, name, node) {
-        const char *label = node_label(node);
-        if ((!label || !*label) && !json_object_get(pool_of, name))
-            map_claim(pool_of, name, name, false);
-    }
-    json_object_foreach(pool_of, name, v) {
-        json_object_set_new(slurm_of, json_string_value(v), json_string(name));
-    }
-    /* Pools whose Slurm node changed, both old and new, need a reconcile. */
-    json_object_foreach(b->pool_of, name, v) {
-        json_t *now = json_object_get(pool_of, name);
-        if (!now || !json_equal(now, v)) {
-            slices_mark(b->slices, json_string_value(v));
-            slices_mark(b->slices, json_string_value(now));
-        }
-    }
-    json_object_foreach(pool_of, name, v) {
-        if (!json_object_get(b->pool_of, name))
-            slices_mark(b->slices, json_string_value(v));
-    }
-    json_decref(b->pool_of);
-    json_decref(b->slurm_of);
-    b->pool_of = pool_of;
-    b->slurm_of = slurm_of;
-    pool_of = slurm_of = NULL;
     b->pool_map_stale = false;
     mirror_mark(b->mirror);
-done:
-    json_decref(pool_of);
-    json_decref(slurm_of);
 }
 
 /* ------------------------------------------------------------ Slurm */
@@ -342,8 +300,8 @@ int bridge_create(struct bridge *b, const ism_config_t *cfg, ism_error_t *err)
     b->cfg = cfg;
     b->ns = ism_config_get(cfg, "Namespace");
     gethostname(host, sizeof(host) - 1);
-    if (!(b->pool_of = json_object()) || !(b->slurm_of = json_object()))
-        return ism_err(err, ENOMEM, "out of memory");
+    if (!(b->pools = poolmap_create(err)))
+        return -1;
     if (!(b->slices = slices_create(b, err)) || !(b->mirror = mirror_create(b, err)))
         return -1;
     if (!(b->kube = connect_kube(cfg, err)))
@@ -380,8 +338,7 @@ void bridge_destroy(struct bridge *b)
     slices_destroy(b->slices);
     ism_slurm_jobs_destroy(b->sjobs);
     ism_slurm_nodes_destroy(b->snodes);
-    json_decref(b->pool_of);
-    json_decref(b->slurm_of);
+    poolmap_destroy(b->pools);
     memset(b, 0, sizeof(*b));
     errno = saved;
 }

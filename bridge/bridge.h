@@ -23,6 +23,7 @@
 #include "lib/kube/kube_leader.h"
 #include "lib/kube/kube_watch.h"
 #include "lib/slurm/slurm_agent.h"
+#include "poolmap.h"
 
 /* Jobs isthmus itself submits (gangs of pods, isthmusd part 2) carry an
  * admin comment starting with this; the mirror leaves them alone, since
@@ -55,8 +56,7 @@ struct bridge {
     ism_slurm_jobs_t *sjobs;      /* last job snapshot, NULL before one */
     bool jobs_unsupported;        /* this Slurm cannot tell job cores */
 
-    json_t *pool_of;              /* Slurm node name -> Kubernetes Node name */
-    json_t *slurm_of;             /* Kubernetes Node name -> Slurm node name */
+    struct poolmap *pools;        /* Slurm node <-> Kubernetes Node (pool) */
     bool pool_map_stale;          /* Nodes changed labels or membership */
 
     struct slices *slices;

@@ -1,4 +1,4 @@
-/* bridge.c - isthmusd's state: the Node map, Slurm polling, leadership,
+/* bridge.c - isthmusd's state: the Nodes, Slurm polling, leadership,
  * and the reconcile turn of the event loop (bridge.h). */
 #include <config.h>
 #include <errno.h>
@@ -6,13 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bridge.h"
+#include "bridge/bridge.h"
+#include "bridge/model.h"
 #include "lib/util/log.h"
-#include "model.h"
 
 static const ism_kube_resource_t NODES = { "", "v1", "nodes", false };
-const ism_kube_resource_t bridge_slices = { "resource.k8s.io", "v1", "resourceslices", false };
-const ism_kube_resource_t bridge_claims = { "resource.k8s.io", "v1", "resourceclaims", true };
+
+/* Stopping: how long pending Events may take to be written. */
+#define STOP_EVENTS_MS 5000
 
 /* ------------------------------------------------------------ Nodes */
 
@@ -77,21 +78,6 @@ static const ism_kube_handlers_t node_handlers = {
     .add = node_add, .update = node_update, .del = node_del, .transform = node_shrink,
 };
 
-json_t *bridge_node(struct bridge *b, const char *name)
-{
-    return ism_kube_informer_get(b->nodes, name);
-}
-
-const char *bridge_pool_of(struct bridge *b, const char *slurm_node)
-{
-    return poolmap_pool_of(b->pools, slurm_node);
-}
-
-const char *bridge_slurm_of(struct bridge *b, const char *pool)
-{
-    return poolmap_slurm_of(b->pools, pool);
-}
-
 static void pool_moved(void *arg, const char *pool)
 {
     struct bridge *b = arg;
@@ -115,10 +101,23 @@ static void rebuild_pool_map(struct bridge *b)
 
 static void poll_slurm(ism_kube_t *k, void *arg);
 
+/* Poll again after SlurmPollInterval.  Should the timer not be armed (out
+ * of memory), bridge_work polls when it is due instead: the poll never
+ * stops for the life of the process. */
 static void schedule_poll(struct bridge *b)
 {
     int64_t ms = ism_config_get_int(b->cfg, "SlurmPollInterval") * 1000;
+
     b->poll_timer = ism_kube_timer_add(b->kube, ms, poll_slurm, b);
+    if (b->poll_timer) {
+        b->poll_unarmed = false;
+        return;
+    }
+    if (!b->poll_unarmed)
+        ism_log_error("Slurm: cannot arm the poll timer: %s (polling from the loop)",
+                      strerror(errno));
+    b->poll_unarmed = true;
+    b->poll_due = ism_kube_now_ms() + ms;
 }
 
 static void slurm_failed(struct bridge *b, const struct ism_slurm_request *r, const char *what)
@@ -175,10 +174,10 @@ static void jobs_done(struct ism_slurm_request *r, void *arg)
     }
     if (r->rc == 0)
         return;
+    mirror_jobs_changed(b->mirror, r->jobs);
     ism_slurm_jobs_destroy(b->sjobs);
     b->sjobs = r->jobs;
     r->jobs = NULL;
-    mirror_mark(b->mirror);
 }
 
 /* Read nodes then jobs, each only if changed (one cheap RPC otherwise). */
@@ -273,23 +272,35 @@ static ism_kube_t *connect_kube(const ism_config_t *cfg, ism_error_t *err)
     return k;
 }
 
-static int start_informers(struct bridge *b, ism_error_t *err)
+static bool leading_cb(void *arg)
 {
-    char selector[128];
+    return bridge_leading(arg);
+}
+
+static bool may_write_cb(void *arg)
+{
+    return bridge_may_write(arg);
+}
+
+/* The Node informer, then each reconciler with its own cache. */
+static int start_reconcilers(struct bridge *b, ism_error_t *err)
+{
+    struct slices_ctx sc = {
+        .kube = b->kube, .apply = b->apply, .pools = b->pools, .events = b->events,
+        .leading = leading_cb, .arg = b, .errors = &b->reconcile_errors,
+    };
+    struct mirror_ctx mc = {
+        .kube = b->kube, .apply = b->apply, .pools = b->pools, .ns = b->ns,
+        .may_write = may_write_cb, .arg = b, .errors = &b->reconcile_errors,
+    };
 
     b->nodes = ism_kube_informer_create(b->kube, &NODES, NULL, NULL, NULL, &node_handlers, b, err);
     if (!b->nodes)
         return -1;
-    b->slice_inf = ism_kube_informer_create(b->kube, &bridge_slices, NULL, NULL, "spec.driver=" ISM_DRIVER,
-                                            &slices_handlers, b, err);
-    if (!b->slice_inf)
+    sc.nodes = b->nodes;
+    if (!(b->slices = slices_create(&sc, err)) || !(b->mirror = mirror_create(&mc, err)))
         return -1;
-    /* 128 devices make a slice about 30 KB of JSON: list in small pages. */
-    ism_kube_informer_set_page_size(b->slice_inf, 50);
-    snprintf(selector, sizeof(selector), "%s=%s", ISM_LABEL_MANAGED_BY, ISM_MANAGER);
-    b->claim_inf = ism_kube_informer_create(b->kube, &bridge_claims, b->ns, selector, NULL,
-                                            &mirror_handlers, b, err);
-    return b->claim_inf ? 0 : -1;
+    return 0;
 }
 
 int bridge_create(struct bridge *b, const ism_config_t *cfg, ism_error_t *err)
@@ -302,40 +313,60 @@ int bridge_create(struct bridge *b, const ism_config_t *cfg, ism_error_t *err)
     gethostname(host, sizeof(host) - 1);
     if (!(b->pools = poolmap_create(err)))
         return -1;
-    if (!(b->slices = slices_create(b, err)) || !(b->mirror = mirror_create(b, err)))
-        return -1;
     if (!(b->kube = connect_kube(cfg, err)))
         return ism_errprefix(err, "Kubernetes");
     if (!(b->events = ism_kube_recorder_create(b->kube, "isthmus.io/isthmusd", host, err)))
         return -1;
     if (!(b->slurm = ism_slurm_agent_create(ism_config_get(cfg, "SlurmConf"), err)))
         return ism_errprefix(err, "Slurm");
-    if (start_informers(b, err) < 0 || start_leader(b, err) < 0)
+    if (!(b->apply = applier_create(b->kube, err)))
+        return -1;
+    if (start_reconcilers(b, err) < 0 || start_leader(b, err) < 0)
         return -1;
     poll_slurm(b->kube, b);
     return 0;
 }
 
-void bridge_destroy(struct bridge *b)
+/* The recorder's pending Events are written while the Lease is still held
+ * (the write guard lets them through), and the reconcilers' writes still
+ * in flight get a bounded wait; then the Lease goes.  The recorder is
+ * destroyed first, so nothing it queued can be written by a replica that
+ * no longer leads.  Today the recorder flushes synchronously; should it
+ * answer from the loop, its pending writes join the wait below. */
+void bridge_stop(struct bridge *b)
 {
-    int saved = errno;
     ism_error_t err = ISM_ERROR_INIT;
+    int64_t until = ism_kube_now_ms() + STOP_EVENTS_MS;
 
     b->stopping = true;
+    if (b->events) {
+        ism_kube_recorder_flush(b->events);
+        ism_kube_recorder_destroy(b->events);
+        b->events = NULL;
+    }
+    while (b->kube && apply_in_flight(b->apply) > 0 && ism_kube_now_ms() < until &&
+           ism_kube_run(b->kube, NULL, 0, (int)(until - ism_kube_now_ms()), &err) == 0)
+        ;
     if (b->leader && ism_kube_leader_release(b->leader, &err) < 0)
         ism_log_warn("giving the Lease up: %s", err.text);
     ism_kube_leader_destroy(b->leader);
+    b->leader = NULL;
+}
+
+void bridge_destroy(struct bridge *b)
+{
+    int saved = errno;
+
+    bridge_stop(b);
     /* The agent runs the callbacks it still owes (as cancelled). */
     ism_slurm_agent_destroy(b->slurm);
     if (b->kube)
         ism_kube_timer_cancel(b->kube, b->poll_timer);
-    ism_kube_recorder_destroy(b->events);
-    ism_kube_informer_destroy(b->claim_inf);
-    ism_kube_informer_destroy(b->slice_inf);
-    ism_kube_informer_destroy(b->nodes);
-    ism_kube_destroy(b->kube);
     mirror_destroy(b->mirror);
     slices_destroy(b->slices);
+    ism_kube_informer_destroy(b->nodes);
+    applier_destroy(b->apply);
+    ism_kube_destroy(b->kube);
     ism_slurm_jobs_destroy(b->sjobs);
     ism_slurm_nodes_destroy(b->snodes);
     poolmap_destroy(b->pools);
@@ -347,8 +378,8 @@ void bridge_destroy(struct bridge *b)
 
 bool bridge_synced(const struct bridge *b)
 {
-    return ism_kube_informer_synced(b->nodes) && ism_kube_informer_synced(b->slice_inf) &&
-           ism_kube_informer_synced(b->claim_inf);
+    return ism_kube_informer_synced(b->nodes) && slices_synced(b->slices) &&
+           mirror_synced(b->mirror);
 }
 
 bool bridge_leading(const struct bridge *b)
@@ -361,26 +392,38 @@ bool bridge_may_write(const struct bridge *b)
     return bridge_leading(b) && !b->stopping && bridge_synced(b);
 }
 
+static int sooner(int wait, int64_t ms)
+{
+    if (ms < 0)
+        return wait;
+    if (ms > 0x7fffffff)
+        ms = 0x7fffffff;
+    return wait < 0 || ms < wait ? (int)ms : wait;
+}
+
 int bridge_work(struct bridge *b)
 {
     bool more_slices = false, more_claims = false;
-    int budget = BRIDGE_WRITES_PER_TURN, wait = -1;
-    int64_t wake;
+    int budget = BRIDGE_WRITES_PER_TURN - (int)apply_in_flight(b->apply), wait = -1;
 
     ism_slurm_agent_dispatch(b->slurm);
+    if (b->poll_unarmed && !b->stopping) {
+        int64_t left = b->poll_due - ism_kube_now_ms();
+        if (left <= 0)
+            poll_slurm(b->kube, b);
+        else
+            wait = sooner(wait, left);
+    }
     if (ism_kube_informer_synced(b->nodes) && b->pool_map_stale)
         rebuild_pool_map(b);
     if (!bridge_may_write(b))
-        return -1;
-    if (b->snodes)
+        return wait;
+    if (b->snodes && budget > 0)
         budget -= slices_reconcile(b->slices, budget, &more_slices);
-    if (b->sjobs && budget > 0)
+    if (b->sjobs && !b->jobs_unsupported && budget > 0)
         mirror_reconcile(b->mirror, budget, &more_claims);
     if (more_slices || more_claims)
         return 0;
-    if ((wake = slices_wake_ms(b->slices)) >= 0)
-        wait = (int)wake;
-    if ((wake = mirror_wake_ms(b->mirror)) >= 0 && (wait < 0 || wake < wait))
-        wait = (int)wake;
-    return wait;
+    wait = sooner(wait, slices_wake_ms(b->slices));
+    return sooner(wait, mirror_wake_ms(b->mirror));
 }

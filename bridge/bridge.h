@@ -1,15 +1,21 @@
-/* bridge.h - the state isthmusd's parts share, on its one event loop.
+/* bridge.h - isthmusd's state, on its one event loop.
  *
  * isthmusd has two threads: the event loop (Kubernetes requests, watches,
  * timers, the HTTP endpoints, every reconcile) and the Slurm agent's owner
  * thread (slurm_agent.h).  Everything here belongs to the loop's thread.
  *
- * The loop keeps three informers (Nodes, our ResourceSlices, our claims)
- * and the last Slurm snapshots, and reconciles level-based: a change marks
- * what it touches dirty (a pool, the mirror), and the loop recomputes what
- * should exist for it and writes the difference, a bounded number of
- * writes per turn so timers (the Lease) and the HTTP endpoints keep going.
- * Only the leader writes; a standby keeps its caches warm.
+ * The bridge owns the client, the Node informer, the Node <-> Slurm node
+ * map (poolmap.h), the last Slurm snapshots, leader election, the applier
+ * (apply.h) and two reconcilers, each given a narrow context at create:
+ * slices.h (ResourceSlices per pool) and mirror.h (claims mirroring Slurm
+ * jobs).  The arrows go one way: bridge -> slices, mirror, poolmap, apply;
+ * the reconcilers never see struct bridge.
+ *
+ * Reconcile is level-based: a change marks what it touches dirty (a pool,
+ * the mirror), and the loop recomputes what should exist for it and writes
+ * the difference, a bounded number of writes per turn so timers (the
+ * Lease) and the HTTP endpoints keep going.  Only the leader writes; a
+ * standby keeps its caches warm.
  */
 #ifndef ISTHMUS_BRIDGE_H
 #define ISTHMUS_BRIDGE_H
@@ -23,22 +29,14 @@
 #include "lib/kube/kube_leader.h"
 #include "lib/kube/kube_watch.h"
 #include "lib/slurm/slurm_agent.h"
-#include "poolmap.h"
+#include "bridge/apply.h"
+#include "bridge/mirror.h"
+#include "bridge/poolmap.h"
+#include "bridge/slices.h"
 
-/* Jobs isthmus itself submits (gangs of pods, isthmusd part 2) carry an
- * admin comment starting with this; the mirror leaves them alone, since
- * their pods' own claims already hold their cores. */
-#define BRIDGE_JOB_TAG "isthmus.io/"
-
-/* Writes a reconcile may make in one turn of the loop before it yields. */
+/* Writes the reconcilers may have in flight, submitted in one turn of the
+ * loop or still unanswered, before the loop yields. */
 #define BRIDGE_WRITES_PER_TURN 32
-
-/* The collections isthmusd writes (resource.k8s.io/v1). */
-extern const ism_kube_resource_t bridge_slices;
-extern const ism_kube_resource_t bridge_claims;
-
-struct slices; /* slices.c: ResourceSlices per pool */
-struct mirror; /* mirror.c: claims mirroring Slurm jobs */
 
 struct bridge {
     const ism_config_t *cfg;
@@ -49,8 +47,7 @@ struct bridge {
     ism_slurm_agent_t *slurm;
 
     ism_kube_informer_t *nodes;   /* every Node, shrunk to name, uid, our label */
-    ism_kube_informer_t *slice_inf; /* ResourceSlices of driver cpu.isthmus.io */
-    ism_kube_informer_t *claim_inf; /* claims isthmusd manages in ns */
+    struct applier *apply;        /* every write of the reconcilers */
 
     ism_slurm_nodes_t *snodes;    /* last Slurm node snapshot, NULL before one */
     ism_slurm_jobs_t *sjobs;      /* last job snapshot, NULL before one */
@@ -67,6 +64,8 @@ struct bridge {
     /* Slurm polling: nodes then jobs, every SlurmPollInterval */
     struct ism_slurm_request nodes_req, jobs_req;
     ism_kube_timer_t *poll_timer;
+    bool poll_unarmed;            /* the timer could not be armed: bridge_work polls */
+    int64_t poll_due;             /* then, when (monotonic ms) */
     bool poll_busy;               /* requests with the agent */
     bool slurm_down;              /* the last poll failed (logged once) */
 
@@ -87,48 +86,13 @@ int bridge_work(struct bridge *b);
 /* Every informer has its first list. */
 bool bridge_synced(const struct bridge *b);
 
-/* The Kubernetes Node (pool) of Slurm node name, or NULL: the Node with
- * label isthmus.io/slurm-node=name, else the Node called name unless it is
- * labelled for another Slurm node.  Borrowed. */
-const char *bridge_pool_of(struct bridge *b, const char *slurm_node);
-/* The Slurm node whose pool is the Kubernetes Node pool, or NULL. */
-const char *bridge_slurm_of(struct bridge *b, const char *pool);
-/* The cached Node object called name, or NULL.  Borrowed. */
-json_t *bridge_node(struct bridge *b, const char *name);
-
 /* True while this replica holds the Lease (always without election). */
 bool bridge_leading(const struct bridge *b);
 /* True when the loop may write now: leading, and every cache synced. */
 bool bridge_may_write(const struct bridge *b);
 
-/* slices.c */
-struct slices *slices_create(struct bridge *b, ism_error_t *err);
-void slices_destroy(struct slices *s);
-/* Informer handlers for the ResourceSlice informer. */
-extern const ism_kube_handlers_t slices_handlers;
-/* Mark one pool, or every known pool, for a reconcile. */
-void slices_mark(struct slices *s, const char *pool);
-void slices_mark_all(struct slices *s);
-/* A new Slurm node snapshot replaced old (NULL at the first). */
-void slices_slurm_changed(struct slices *s, const ism_slurm_nodes_t *old,
-                          const ism_slurm_nodes_t *cur);
-/* Reconcile dirty pools, at most budget writes; returns writes made, and
- * sets *more when dirty pools remain. */
-int slices_reconcile(struct slices *s, int budget, bool *more);
-/* Milliseconds until a pool waiting after a failure is due, -1 if none. */
-int64_t slices_wake_ms(const struct slices *s);
-/* A new leader tells every topology problem again (as Events). */
-void slices_forget_told(struct slices *s);
-void slices_stats(const struct slices *s, uint64_t *pools, uint64_t *no_topology);
-
-/* mirror.c */
-struct mirror *mirror_create(struct bridge *b, ism_error_t *err);
-void mirror_destroy(struct mirror *m);
-extern const ism_kube_handlers_t mirror_handlers;
-/* Jobs or the Node map changed: recompute the wanted claims. */
-void mirror_mark(struct mirror *m);
-int mirror_reconcile(struct mirror *m, int budget, bool *more);
-int64_t mirror_wake_ms(const struct mirror *m);
-void mirror_stats(const struct mirror *m, uint64_t *jobs, uint64_t *claims);
+/* Stop writing: flush pending Events while still leading, wait for their
+ * writes (bounded), then give the Lease up.  bridge_destroy calls it. */
+void bridge_stop(struct bridge *b);
 
 #endif

@@ -1,35 +1,28 @@
-/* mirror.c - Slurm's own jobs as allocated ResourceClaims, so every DRA
- * allocator (kube-scheduler included) sees their cores as taken.
- *
- * For each job that holds cores and was not started by isthmus, the
- * namespace isthmus-system holds claims slurm-<job>-<pool>-<i> (model.h),
- * at most 32 devices each, allocated to exactly the job's cores.  A claim
- * is created without status, then its allocation is written (the API
- * ignores status on create).  Claims carry isthmusd's own finalizer and
- * never the built-in one, so kube-controller-manager never deallocates
- * them; when the job is gone, isthmusd deletes the claim and then drops
- * its finalizer.
- *
- * Level-based: any change of the jobs, the Node map or a claim marks the
- * mirror dirty, and a pass compares every wanted claim with the cache.
- */
+/* mirror.c - claims mirroring Slurm jobs: the plan and the reconciler
+ * (mirror.h). */
 #include <config.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge.h"
+#include "bridge/mirror.h"
+#include "bridge/model.h"
 #include "lib/util/log.h"
-#include "model.h"
 
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 60000
 
+const ism_kube_resource_t mirror_resource = { "resource.k8s.io", "v1", "resourceclaims", true };
+
 struct mirror {
-    struct bridge *b;
+    struct mirror_ctx c;
+    ism_kube_informer_t *cache;  /* claims isthmusd manages in ns */
+    const ism_slurm_jobs_t *jobs; /* borrowed: the bridge's last snapshot */
     json_t *want;      /* claim name -> wanted claim; NULL when to recompute */
-    uint64_t jobs;     /* jobs mirrored by want */
+    json_t *in_flight; /* claim name -> true: a write submitted, no answer yet */
+    uint64_t jobs_mirrored; /* jobs mirrored by want */
     bool dirty;
+    bool failed;       /* a write of this pass failed (backoff already set) */
     int failures;      /* consecutive passes with a failed write */
     int64_t not_before; /* monotonic ms: no pass before, after a failure */
 };
@@ -38,8 +31,8 @@ struct mirror {
 
 static void on_change(void *arg)
 {
-    struct bridge *b = arg;
-    b->mirror->dirty = true;
+    struct mirror *m = arg;
+    m->dirty = true;
 }
 
 static void on_add(void *arg, const char *key, json_t *obj)
@@ -60,7 +53,7 @@ static void on_del(void *arg, const char *key, json_t *old)
     on_change(arg);
 }
 
-const ism_kube_handlers_t mirror_handlers = {
+static const ism_kube_handlers_t handlers = {
     .add = on_add, .update = on_update, .del = on_del, .synced = on_change,
 };
 
@@ -73,7 +66,20 @@ void mirror_mark(struct mirror *m)
     m->dirty = true;
 }
 
+void mirror_jobs_changed(struct mirror *m, const ism_slurm_jobs_t *jobs)
+{
+    if (!m)
+        return;
+    m->jobs = jobs;
+    mirror_mark(m);
+}
+
 /* ------------------------------------------------------------ wanted */
+
+static const char *name_of(const json_t *obj)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+}
 
 static bool started_by_isthmus(const struct ism_slurm_job *j)
 {
@@ -81,54 +87,66 @@ static bool started_by_isthmus(const struct ism_slurm_job *j)
                                        strlen(BRIDGE_JOB_TAG)) == 0;
 }
 
-static int want_job(struct mirror *m, const struct ism_slurm_job *j, json_t *want)
+/* Add job j's claims to want; how many, or -1 (ENOMEM). */
+static int want_job(const struct ism_slurm_job *j, const struct poolmap *pools, const char *ns,
+                    json_t *want)
 {
     ism_error_t err = ISM_ERROR_INIT;
     int claims = 0;
 
     for (int i = 0; i < j->nnodes && j->node; i++) {
         const struct ism_slurm_job_node *jn = &j->node[i];
-        const char *pool = bridge_pool_of(m->b, jn->name);
+        const char *pool = poolmap_pool_of(pools, jn->name);
         json_t *list, *c;
         size_t k;
 
         if (!pool || !jn->cores || ism_bitmap_empty(jn->cores))
             continue;
-        if (!(list = ism_claims_build(j->id, j->name, pool, jn->name, jn->cores, m->b->ns, &err))) {
+        if (!(list = ism_claims_build(j->id, j->name, pool, jn->name, jn->cores, ns, &err))) {
             ism_log_error("job %u on %s: %s", j->id, jn->name, err.text);
             continue;
         }
         json_array_foreach(list, k, c) {
-            const char *name = json_string_value(json_object_get(json_object_get(c, "metadata"), "name"));
-            if (name && json_object_set(want, name, c) == 0)
-                claims++;
+            const char *name = name_of(c);
+            if (!name)
+                continue;
+            if (json_object_set(want, name, c) < 0) {
+                json_decref(list);
+                return -1;
+            }
+            claims++;
         }
         json_decref(list);
     }
     return claims;
 }
 
-/* Every claim the current jobs need. */
-static json_t *compute_want(struct mirror *m)
+json_t *mirror_want(const ism_slurm_jobs_t *jobs, const struct poolmap *pools, const char *ns,
+                    uint64_t *mirrored)
 {
-    const ism_slurm_jobs_t *jobs = m->b->sjobs;
     json_t *want = json_object();
+    uint64_t n = 0;
 
-    m->jobs = 0;
     for (int i = 0; want && jobs && i < jobs->count; i++) {
         const struct ism_slurm_job *j = &jobs->jobs[i];
-        if (!started_by_isthmus(j) && want_job(m, j, want) > 0)
-            m->jobs++;
+        int claims;
+        if (started_by_isthmus(j))
+            continue;
+        if ((claims = want_job(j, pools, ns, want)) < 0) {
+            json_decref(want);
+            want = NULL;
+        } else if (claims > 0) {
+            n++;
+        }
     }
+    if (mirrored)
+        *mirrored = want ? n : 0;
+    if (!want)
+        errno = ENOMEM;
     return want;
 }
 
-/* ------------------------------------------------------------ writes */
-
-static const char *name_of(const json_t *obj)
-{
-    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-}
+/* ------------------------------------------------------------ the plan */
 
 static bool has_finalizer(const json_t *obj)
 {
@@ -142,168 +160,219 @@ static bool has_finalizer(const json_t *obj)
     return false;
 }
 
-static void warn_write(const char *what, const json_t *obj, const ism_error_t *err)
+static bool deleting(const json_t *obj)
 {
-    ism_log_warn("ResourceClaim %s: %s failed: %s", name_of(obj), what, err->text);
+    json_t *ts = json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp");
+    return ts && !json_is_null(ts);
 }
 
-/* PUT obj's status as wanted's (obj carries the resourceVersion). */
-static int write_status(struct mirror *m, const json_t *obj, const json_t *wanted)
+static const char *uid_of(const json_t *obj)
 {
-    json_t *body = json_deep_copy(obj);
-    ism_error_t err = ISM_ERROR_INIT;
-    int rc = -1;
-
-    if (body && json_object_set(body, "status", json_object_get(wanted, "status")) == 0)
-        rc = ism_kube_update(m->b->kube, &bridge_claims, m->b->ns, body, "status", NULL, NULL, &err);
-    if (rc < 0)
-        warn_write("allocation", obj, &err);
-    json_decref(body);
-    return rc;
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
 }
 
-static int create_claim(struct mirror *m, const json_t *wanted, int *writes)
+int mirror_plan_status(const char *ns, const json_t *answer, const json_t *wanted,
+                       struct writes *out)
 {
-    json_t *body = json_copy((json_t *)wanted), *made = NULL;
-    ism_error_t err = ISM_ERROR_INIT;
-    int rc = -1;
+    json_t *body = json_deep_copy(answer);
 
-    if (body && json_object_del(body, "status") == 0) {
-        (*writes)++;
-        rc = ism_kube_create_object(m->b->kube, &bridge_claims, m->b->ns, body, &made, NULL, &err);
-        if (rc < 0)
-            warn_write("create", wanted, &err);
+    if (!body || json_object_set(body, "status", json_object_get(wanted, "status")) < 0) {
+        json_decref(body);
+        errno = ENOMEM;
+        return -1;
     }
-    if (rc == 0) {
-        (*writes)++;
-        rc = write_status(m, made, wanted);
-        if (rc == 0)
-            ism_log_info("ResourceClaim %s/%s created", m->b->ns, name_of(wanted));
-    }
-    json_decref(made);
-    json_decref(body);
-    return rc;
+    return writes_add(out, WRITE_UPDATE_STATUS, &mirror_resource, ns, name_of(answer), NULL, body);
 }
 
-/* Put our finalizer back (add) or take it off (remove). */
-static int set_finalizer(struct mirror *m, const json_t *obj, bool add, int *writes)
+/* obj with our finalizer put back (add) or taken off. */
+static int plan_finalizer(const char *ns, const json_t *obj, bool add, struct writes *out)
 {
-    json_t *body = json_deep_copy(obj), *meta, *list, *kept = json_array(), *f;
-    ism_error_t err = ISM_ERROR_INIT;
+    json_t *body = json_deep_copy(obj), *list, *kept = json_array(), *f;
     size_t i;
-    int rc = -1;
 
-    meta = json_object_get(body, "metadata");
-    list = json_object_get(meta, "finalizers");
+    list = json_object_get(json_object_get(body, "metadata"), "finalizers");
     json_array_foreach(list, i, f) {
         if (!json_is_string(f) || strcmp(json_string_value(f), ISM_FINALIZER) != 0)
             json_array_append(kept, f);
     }
     if (add)
         json_array_append_new(kept, json_string(ISM_FINALIZER));
-    if (body && kept && json_object_set(meta, "finalizers", kept) == 0) {
-        (*writes)++;
-        rc = ism_kube_update(m->b->kube, &bridge_claims, m->b->ns, body, NULL, NULL, NULL, &err);
-    }
-    if (rc < 0)
-        warn_write(add ? "adding the finalizer" : "removing the finalizer", obj, &err);
-    json_decref(kept);
-    json_decref(body);
-    return rc;
-}
-
-static int delete_claim(struct mirror *m, const json_t *obj, int *writes)
-{
-    const char *uid = json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
-    ism_error_t err = ISM_ERROR_INIT;
-
-    (*writes)++;
-    if (ism_kube_delete(m->b->kube, &bridge_claims, m->b->ns, name_of(obj), uid, NULL, NULL, &err) < 0 &&
-        errno != ENOENT) {
-        warn_write("delete", obj, &err);
+    if (!body || !kept || json_object_set_new(json_object_get(body, "metadata"), "finalizers", kept) < 0) {
+        json_decref(body);
+        errno = ENOMEM;
         return -1;
     }
-    ism_log_info("ResourceClaim %s/%s deleted", m->b->ns, name_of(obj));
+    return writes_add(out, WRITE_UPDATE, &mirror_resource, ns, name_of(obj), NULL, body);
+}
+
+static int plan_delete(const char *ns, const json_t *obj, struct writes *out)
+{
+    return writes_add(out, WRITE_DELETE, &mirror_resource, ns, name_of(obj), uid_of(obj), NULL);
+}
+
+/* One wanted claim against what exists. */
+static int plan_wanted(const struct mirror_input *in, const json_t *wanted, struct writes *out)
+{
+    char key[600];
+    json_t *have, *body;
+
+    snprintf(key, sizeof(key), "%s/%s", in->ns, name_of(wanted));
+    have = json_object_get(in->have, key);
+    if (!have) {
+        if (!(body = json_copy((json_t *)wanted)) || json_object_del(body, "status") < 0) {
+            json_decref(body);
+            errno = ENOMEM;
+            return -1;
+        }
+        return writes_add(out, WRITE_CREATE, &mirror_resource, in->ns, name_of(wanted), NULL, body);
+    }
+    if (deleting(have))
+        return 0; /* gone soon (below); then made again */
+    if (!json_object_get(json_object_get(have, "status"), "allocation"))
+        return mirror_plan_status(in->ns, have, wanted, out);
+    if (!ism_claim_allocation_equal(have, wanted))
+        return plan_delete(in->ns, have, out); /* immutable: a reused job id, or an edit */
+    if (!has_finalizer(have))
+        return plan_finalizer(in->ns, have, true, out);
+    return 0;
+}
+
+/* One existing claim that no job wants. */
+static int plan_unwanted(const struct mirror_input *in, const json_t *have, struct writes *out)
+{
+    if (!deleting(have))
+        return plan_delete(in->ns, have, out);
+    if (has_finalizer(have))
+        return plan_finalizer(in->ns, have, false, out);
+    return 0;
+}
+
+int mirror_plan(const struct mirror_input *in, struct writes *out)
+{
+    const char *key;
+    json_t *obj;
+
+    if (!in || !in->ns || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    json_object_foreach((json_t *)in->want, key, obj) {
+        if (json_object_get(in->in_flight, name_of(obj)))
+            continue;
+        if (plan_wanted(in, obj, out) < 0)
+            return -1;
+    }
+    json_object_foreach((json_t *)in->have, key, obj) {
+        const char *name = name_of(obj);
+        if (!name || json_object_get(in->want, name) || json_object_get(in->in_flight, name))
+            continue;
+        if (plan_unwanted(in, obj, out) < 0)
+            return -1;
+    }
     return 0;
 }
 
 /* ------------------------------------------------------------ reconcile */
 
-static bool deleting(const json_t *obj)
+/* After a failed write: no pass before the backoff, once per pass. */
+static void failed(struct mirror *m)
 {
-    return json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL;
+    int64_t delay = (int64_t)RETRY_BASE_MS << (m->failures < 7 ? m->failures : 7);
+
+    m->dirty = true;
+    if (m->failed)
+        return;
+    m->failed = true;
+    m->failures++;
+    m->not_before = ism_kube_now_ms() + (delay < RETRY_CAP_MS ? delay : RETRY_CAP_MS);
+    if (m->c.errors)
+        (*m->c.errors)++;
 }
 
-/* One wanted claim against what exists. */
-static int sync_wanted(struct mirror *m, const json_t *wanted, int *writes)
-{
-    char key[600];
-    json_t *have;
+static void submit(struct mirror *m, const struct write *w);
 
-    snprintf(key, sizeof(key), "%s/%s", m->b->ns, name_of(wanted));
-    have = ism_kube_informer_get(m->b->claim_inf, key);
-    if (!have)
-        return create_claim(m, wanted, writes);
-    if (deleting(have))
-        return 0; /* gone soon (below); then made again */
-    if (!json_object_get(json_object_get(have, "status"), "allocation")) {
-        (*writes)++;
-        return write_status(m, have, wanted);
+static void write_done(void *arg, const struct write *w, int rc, const ism_kube_status_t *st,
+                       json_t *answer, const ism_error_t *err)
+{
+    struct mirror *m = arg;
+    const json_t *wanted;
+    struct writes next = { 0 };
+    (void)st;
+
+    json_object_del(m->in_flight, w->name);
+    if (rc < 0) {
+        ism_log_warn("ResourceClaim %s/%s: %s failed: %s", w->ns, w->name, write_op_name(w->op),
+                     err->text);
+        failed(m);
+        return;
     }
-    if (!ism_claim_allocation_equal(have, wanted)) {
-        /* The allocation is immutable: a reused job id, or an edit. */
-        return delete_claim(m, have, writes);
+    if (w->op == WRITE_DELETE)
+        ism_log_info("ResourceClaim %s/%s deleted", w->ns, w->name);
+    else if (w->op == WRITE_UPDATE_STATUS)
+        ism_log_info("ResourceClaim %s/%s allocated", w->ns, w->name);
+    if (w->op != WRITE_CREATE)
+        return;
+    ism_log_info("ResourceClaim %s/%s created", w->ns, w->name);
+    /* The allocation goes onto the object the server made, at once. */
+    wanted = m->want ? json_object_get(m->want, w->name) : NULL;
+    if (!wanted || !answer || !m->c.may_write(m->c.arg))
+        return; /* the next pass writes it */
+    if (mirror_plan_status(w->ns, answer, wanted, &next) < 0) {
+        failed(m);
+    } else {
+        submit(m, &next.v[0]);
     }
-    if (!has_finalizer(have))
-        return set_finalizer(m, have, true, writes);
-    return 0;
+    writes_clear(&next);
 }
 
-/* One existing claim that no job wants. */
-static int sync_unwanted(struct mirror *m, const json_t *have, int *writes)
+static void submit(struct mirror *m, const struct write *w)
 {
-    if (!deleting(have))
-        return delete_claim(m, have, writes);
-    if (has_finalizer(have))
-        return set_finalizer(m, have, false, writes);
-    return 0;
+    if (json_object_set_new(m->in_flight, w->name, json_true()) < 0) {
+        failed(m);
+        return;
+    }
+    if (apply_submit(m->c.apply, w, write_done, m) < 0) {
+        ism_log_warn("ResourceClaim %s/%s: %s not started", w->ns, w->name, write_op_name(w->op));
+        json_object_del(m->in_flight, w->name);
+        failed(m);
+    }
 }
 
 int mirror_reconcile(struct mirror *m, int budget, bool *more)
 {
-    json_t *cache = ism_kube_informer_cache(m->b->claim_inf), *obj;
-    const char *key;
-    int writes = 0, rc = 0;
+    struct mirror_input in;
+    struct writes plan = { 0 };
+    int writes = 0;
 
     *more = false;
-    if (!m->dirty || ism_kube_now_ms() < m->not_before || m->b->jobs_unsupported)
+    if (!m->dirty || ism_kube_now_ms() < m->not_before)
         return 0;
-    if (!m->want && !(m->want = compute_want(m)))
+    if (!m->want && !(m->want = mirror_want(m->jobs, m->c.pools, m->c.ns, &m->jobs_mirrored))) {
+        ism_log_error("mirror: out of memory (trying again later)");
+        m->failed = false;
+        failed(m);
         return 0;
+    }
     m->dirty = false;
-    json_object_foreach(m->want, key, obj) {
-        if (writes >= budget)
-            break;
-        if (sync_wanted(m, obj, &writes) < 0)
-            rc = -1;
+    m->failed = false;
+    in = (struct mirror_input){ .ns = m->c.ns, .want = m->want,
+                                .have = ism_kube_informer_cache(m->cache),
+                                .in_flight = m->in_flight };
+    if (mirror_plan(&in, &plan) < 0) {
+        ism_log_error("mirror: out of memory (trying again later)");
+        failed(m);
     }
-    json_object_foreach(cache, key, obj) {
-        if (writes >= budget)
-            break;
-        if (!json_object_get(m->want, name_of(obj)) && sync_unwanted(m, obj, &writes) < 0)
-            rc = -1;
+    for (size_t i = 0; i < plan.n && writes < budget; i++) {
+        writes++;
+        submit(m, &plan.v[i]);
+        if (plan.v[i].op == WRITE_CREATE)
+            writes++; /* and its allocation */
     }
-    if (writes >= budget)
+    if (writes >= budget && plan.n > 0)
         m->dirty = *more = true;
-    if (rc < 0) {
-        int64_t delay = (int64_t)RETRY_BASE_MS << (m->failures < 7 ? m->failures : 7);
-        m->failures++;
-        m->not_before = ism_kube_now_ms() + (delay < RETRY_CAP_MS ? delay : RETRY_CAP_MS);
-        m->dirty = true;
-        m->b->reconcile_errors++;
-    } else {
+    writes_clear(&plan);
+    if (!m->failed)
         m->failures = 0;
-    }
     return writes;
 }
 
@@ -319,23 +388,40 @@ int64_t mirror_wake_ms(const struct mirror *m)
 
 void mirror_stats(const struct mirror *m, uint64_t *jobs, uint64_t *claims)
 {
-    *jobs = m && m->want ? m->jobs : 0;
+    *jobs = m && m->want ? m->jobs_mirrored : 0;
     *claims = m && m->want ? json_object_size(m->want) : 0;
 }
 
 /* ------------------------------------------------------------ lifetime */
 
-struct mirror *mirror_create(struct bridge *b, ism_error_t *err)
+struct mirror *mirror_create(const struct mirror_ctx *ctx, ism_error_t *err)
 {
-    struct mirror *m = calloc(1, sizeof(*m));
+    struct mirror *m;
+    char selector[128];
 
-    if (!m) {
+    if (!ctx || !ctx->kube || !ctx->apply || !ctx->pools || !ctx->ns || !ctx->may_write) {
+        ism_err(err, EINVAL, "mirror: incomplete context");
+        return NULL;
+    }
+    if (!(m = calloc(1, sizeof(*m))) || !(m->in_flight = json_object())) {
+        mirror_destroy(m);
         ism_err(err, ENOMEM, "out of memory");
         return NULL;
     }
-    m->b = b;
+    m->c = *ctx;
     m->dirty = true;
+    snprintf(selector, sizeof(selector), "%s=%s", ISM_LABEL_MANAGED_BY, ISM_MANAGER);
+    if (!(m->cache = ism_kube_informer_create(ctx->kube, &mirror_resource, ctx->ns, selector,
+                                              NULL, &handlers, m, err))) {
+        mirror_destroy(m);
+        return NULL;
+    }
     return m;
+}
+
+bool mirror_synced(const struct mirror *m)
+{
+    return m && ism_kube_informer_synced(m->cache);
 }
 
 void mirror_destroy(struct mirror *m)
@@ -344,7 +430,9 @@ void mirror_destroy(struct mirror *m)
 
     if (!m)
         return;
+    ism_kube_informer_destroy(m->cache);
     json_decref(m->want);
+    json_decref(m->in_flight);
     free(m);
     errno = saved;
 }

@@ -1,37 +1,31 @@
-/* slices.c - one pool of ResourceSlices per Slurm node that has a
- * Kubernetes Node, kept equal to the node's published topology.
- *
- * Level-based: a pool is marked dirty when something it depends on
- * changes (the Slurm node's topology, the Node, a slice of the pool), and
- * reconciling it compares what should exist with the informer's cache:
- *  - the pool's generation is the highest one its slices carry;
- *  - when every existing slice matches what we would write at that
- *    generation, only missing slices are created (someone deleted one) and
- *    nothing else is written: a restart or a quiet cluster costs no write;
- *  - otherwise the content changed (new topology, or someone edited a
- *    slice) and every slice is written again at generation + 1, so
- *    consumers never mix slices of two contents.
- * The cache keeps slices shrunk to their metadata, pool and a digest of
- * what we own (model.h), so 10,000 nodes of 128 cores fit in little memory.
- */
+/* slices.c - ResourceSlices per pool: the plan and the reconciler
+ * (slices.h). */
 #include <config.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge.h"
+#include "bridge/model.h"
+#include "bridge/slices.h"
 #include "lib/util/log.h"
-#include "model.h"
 
-#define DIGEST_KEY "isthmus.io/digest" /* added to cached slices only */
+#define DIGEST_KEY SLICES_DIGEST_KEY
 #define POOLS_PER_TURN 256             /* pools examined per turn, at most */
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 60000
 
 static void prune_shared(struct slices *s);
+static void retry_later(struct slices *s, const char *pool);
+
+const ism_kube_resource_t slices_resource = { "resource.k8s.io", "v1", "resourceslices", false };
 
 struct slices {
-    struct bridge *b;
+    struct slices_ctx c;
+    ism_kube_informer_t *cache;
+    const ism_slurm_nodes_t *snodes; /* borrowed: the bridge's last snapshot */
+    json_t *in_flight; /* slice name -> pool, a write submitted, no answer yet */
+    json_t *pool_busy; /* pool -> writes in flight */
+    json_t *parked;    /* pool -> true: dirty while busy, planned once not */
     json_t *dirty;    /* pool -> true */
     json_t *by_pool;  /* pool -> {slice name: true}, from the cache */
     json_t *devices;  /* Slurm node -> devices array of its topology */
@@ -56,7 +50,7 @@ static json_int_t slice_generation(const json_t *slice)
 }
 
 /* Keep the digest of what we own instead of the devices. */
-static void shrink(void *arg, json_t *obj)
+void slices_shrink(void *arg, json_t *obj)
 {
     char digest[ISM_DIGEST_LEN];
     (void)arg;
@@ -99,34 +93,30 @@ static void index_del(struct slices *s, const json_t *obj)
 
 static void on_add(void *arg, const char *key, json_t *obj)
 {
-    struct bridge *b = arg;
     (void)key;
-    index_add(b->slices, obj);
+    index_add(arg, obj);
 }
 
 static void on_update(void *arg, const char *key, json_t *old, json_t *obj)
 {
-    struct bridge *b = arg;
     (void)key;
-    index_del(b->slices, old);
-    index_add(b->slices, obj);
+    index_del(arg, old);
+    index_add(arg, obj);
 }
 
 static void on_del(void *arg, const char *key, json_t *old)
 {
-    struct bridge *b = arg;
     (void)key;
-    index_del(b->slices, old);
+    index_del(arg, old);
 }
 
 static void on_synced(void *arg)
 {
-    struct bridge *b = arg;
-    slices_mark_all(b->slices);
+    slices_mark_all(arg);
 }
 
-const ism_kube_handlers_t slices_handlers = {
-    .add = on_add, .update = on_update, .del = on_del, .synced = on_synced, .transform = shrink,
+static const ism_kube_handlers_t handlers = {
+    .add = on_add, .update = on_update, .del = on_del, .synced = on_synced, .transform = slices_shrink,
 };
 
 /* ------------------------------------------------------------ marking */
@@ -141,7 +131,7 @@ void slices_mark_all(struct slices *s)
 {
     const char *key;
     json_t *v;
-    const ism_slurm_nodes_t *n = s ? s->b->snodes : NULL;
+    const ism_slurm_nodes_t *n = s ? s->snodes : NULL;
 
     if (!s)
         return;
@@ -149,7 +139,7 @@ void slices_mark_all(struct slices *s)
         slices_mark(s, key);
     }
     for (int i = 0; n && i < n->count; i++)
-        slices_mark(s, bridge_pool_of(s->b, n->nodes[i].name));
+        slices_mark(s, poolmap_pool_of(s->c.pools, n->nodes[i].name));
 }
 
 static bool same_topology(const struct ism_slurm_node *a, const struct ism_slurm_node *b)
@@ -170,7 +160,7 @@ void slices_slurm_changed(struct slices *s, const ism_slurm_nodes_t *old,
         /* Both snapshots are alive here, so equal topology pointers mean
          * the same decoded topology: the devices built from it stay. */
         json_object_del(s->devices, n->name);
-        slices_mark(s, bridge_pool_of(s->b, n->name));
+        slices_mark(s, poolmap_pool_of(s->c.pools, n->name));
     }
     for (int i = 0; old && i < old->count; i++) {
         const struct ism_slurm_node *o = &old->nodes[i];
@@ -178,8 +168,9 @@ void slices_slurm_changed(struct slices *s, const ism_slurm_nodes_t *old,
             continue;
         json_object_del(s->devices, o->name);
         json_object_del(s->told, o->name);
-        slices_mark(s, bridge_pool_of(s->b, o->name));
+        slices_mark(s, poolmap_pool_of(s->c.pools, o->name));
     }
+    s->snodes = cur;
     prune_shared(s);
 }
 
@@ -190,15 +181,14 @@ void slices_slurm_changed(struct slices *s, const ism_slurm_nodes_t *old,
 static void tell(struct slices *s, const char *slurm_node, const char *pool, const char *reason,
                  const char *why)
 {
-    struct bridge *b = s->b;
     const char *last = json_string_value(json_object_get(s->told, slurm_node));
-    json_t *node = pool ? bridge_node(b, pool) : NULL;
+    json_t *node = pool ? ism_kube_informer_get(s->c.nodes, pool) : NULL;
 
     if (last && strcmp(last, why) == 0)
         return;
     ism_log_warn("node %s: %s: no ResourceSlices", slurm_node, why);
-    if (node && bridge_leading(b))
-        ism_kube_event(b->events, node, "Warning", reason, "Publish",
+    if (node && s->c.leading(s->c.arg))
+        ism_kube_event(s->c.events, node, "Warning", reason, "Publish",
                        "Slurm node %s: %s; isthmusd publishes no cores for it", slurm_node, why);
     json_object_set_new(s->told, slurm_node, json_string(why));
 }
@@ -239,9 +229,8 @@ static void prune_shared(struct slices *s)
  * (borrowed from the cache). */
 static const json_t *wanted_devices(struct slices *s, const char *pool, const char **slurm_name)
 {
-    struct bridge *b = s->b;
-    const char *name = bridge_slurm_of(b, pool);
-    const struct ism_slurm_node *n = name ? ism_slurm_nodes_find(b->snodes, name) : NULL;
+    const char *name = poolmap_slurm_of(s->c.pools, pool);
+    const struct ism_slurm_node *n = name && s->snodes ? ism_slurm_nodes_find(s->snodes, name) : NULL;
     json_t *devices;
     ism_error_t err = ISM_ERROR_INIT;
 
@@ -268,147 +257,267 @@ static const json_t *wanted_devices(struct slices *s, const char *pool, const ch
     return devices;
 }
 
-/* ------------------------------------------------------------ writes */
+/* ------------------------------------------------------------ the plan */
 
-static int write_slice(struct slices *s, json_t *want, const json_t *have, int *writes)
+static const char *name_of(const json_t *obj)
 {
-    ism_kube_t *k = s->b->kube;
-    ism_error_t err = ISM_ERROR_INIT;
-    const char *name = json_string_value(json_object_get(json_object_get(want, "metadata"), "name"));
-    int rc;
-
-    if (!have) {
-        rc = ism_kube_create_object(k, &bridge_slices, NULL, want, NULL, NULL, &err);
-    } else {
-        json_t *rv = json_object_get(json_object_get(have, "metadata"), "resourceVersion");
-        json_object_set(json_object_get(want, "metadata"), "resourceVersion", rv);
-        rc = ism_kube_update(k, &bridge_slices, NULL, want, NULL, NULL, NULL, &err);
-    }
-    (*writes)++;
-    if (rc < 0)
-        ism_log_warn("ResourceSlice %s: %s failed: %s", name, have ? "update" : "create", err.text);
-    else
-        ism_log_info("ResourceSlice %s %s", name, have ? "updated" : "created");
-    return rc;
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
 }
 
-static int delete_slice(struct slices *s, const json_t *have, int *writes)
+/* The digest a cached slice carries ("" if none). */
+static const char *digest_of(const json_t *cached)
 {
-    json_t *meta = json_object_get(have, "metadata");
-    const char *name = json_string_value(json_object_get(meta, "name"));
-    const char *uid = json_string_value(json_object_get(meta, "uid"));
-    ism_error_t err = ISM_ERROR_INIT;
-
-    (*writes)++;
-    if (ism_kube_delete(s->b->kube, &bridge_slices, NULL, name, uid, NULL, NULL, &err) < 0 &&
-        errno != ENOENT) {
-        ism_log_warn("ResourceSlice %s: delete failed: %s", name, err.text);
-        return -1;
-    }
-    ism_log_info("ResourceSlice %s deleted", name);
-    return 0;
-}
-
-/* ------------------------------------------------------------ reconcile */
-
-static json_t *cached(struct slices *s, const char *name)
-{
-    return ism_kube_informer_get(s->b->slice_inf, name);
-}
-
-/* The digest the cached slice called name carries ("" if none). */
-static const char *have_digest(struct slices *s, const char *name)
-{
-    const char *d = json_string_value(json_object_get(cached(s, name), DIGEST_KEY));
+    const char *d = json_string_value(json_object_get(cached, DIGEST_KEY));
     return d ? d : "";
 }
 
 /* The pool's slices at generation gen, by name (insertion order is core
  * order), and their digests into digests. */
-static json_t *want_at(const char *pool, const char *uid, const char *slurm_name,
-                       const json_t *devices, json_int_t gen, json_t *digests, ism_error_t *err)
+static json_t *want_at(const struct slices_input *in, json_int_t gen, json_t *digests,
+                       ism_error_t *err)
 {
-    json_t *list = ism_slices_build(pool, uid, slurm_name, devices, gen, err);
+    json_t *list = ism_slices_build(in->pool, in->node_uid, in->slurm_node, in->devices, gen, err);
     json_t *want = list ? json_object() : NULL, *w;
     char digest[ISM_DIGEST_LEN];
     size_t i;
 
+    if (list && !want)
+        ism_err(err, ENOMEM, "out of memory");
     json_object_clear(digests);
     json_array_foreach(list, i, w) {
-        const char *name = json_string_value(json_object_get(json_object_get(w, "metadata"), "name"));
+        const char *name = name_of(w);
         if (ism_slice_digest(w, digest) < 0)
             digest[0] = '\0';
-        json_object_set(want, name, w);
-        json_object_set_new(digests, name, json_string(digest));
+        if (!want || !name || json_object_set(want, name, w) < 0 ||
+            json_object_set_new(digests, name, json_string(digest)) < 0) {
+            json_decref(want);
+            want = NULL;
+            ism_err(err, ENOMEM, "out of memory");
+            break;
+        }
     }
     json_decref(list);
     return want;
 }
 
 /* True when every existing slice of the pool is wanted, as it is. */
-static bool pool_matches(struct slices *s, const json_t *have_set, const json_t *digests)
+static bool pool_matches(const json_t *have, const json_t *digests)
 {
     const char *name;
     json_t *v;
 
-    json_object_foreach((json_t *)have_set, name, v) {
+    json_object_foreach((json_t *)have, name, v) {
         const char *d = json_string_value(json_object_get(digests, name));
-        if (!d || strcmp(d, have_digest(s, name)) != 0)
+        if (!d || strcmp(d, digest_of(v)) != 0)
             return false;
     }
     return true;
 }
 
-static json_int_t pool_generation(struct slices *s, const json_t *have_set)
+static json_int_t pool_generation(const json_t *have)
 {
     const char *name;
     json_t *v;
     json_int_t g = 0;
 
-    json_object_foreach((json_t *)have_set, name, v) {
-        json_int_t sg = slice_generation(cached(s, name));
+    json_object_foreach((json_t *)have, name, v) {
+        json_int_t sg = slice_generation(v);
         if (sg > g)
             g = sg;
     }
     return g;
 }
 
-/* Bring one pool to what it should be.  -1 when a write failed. */
-static int reconcile_pool(struct slices *s, const char *pool, int *writes)
+static bool any_in_flight(const json_t *names, const json_t *in_flight)
 {
-    const json_t *have_set = json_object_get(s->by_pool, pool);
-    json_t *node = bridge_node(s->b, pool), *want = NULL, *digests = json_object(), *w;
-    const char *slurm_name = NULL, *name;
-    const json_t *devices = node ? wanted_devices(s, pool, &slurm_name) : NULL;
-    const char *uid = json_string_value(json_object_get(json_object_get(node, "metadata"), "uid"));
-    json_int_t gen = pool_generation(s, have_set);
-    ism_error_t err = ISM_ERROR_INIT;
-    int rc = 0;
+    const char *name;
+    json_t *v;
 
-    if (devices && uid && digests) {
-        want = want_at(pool, uid, slurm_name, devices, gen ? gen : 1, digests, &err);
-        if (want && gen && !pool_matches(s, have_set, digests)) {
+    json_object_foreach((json_t *)names, name, v) {
+        if (json_object_get(in_flight, name))
+            return true;
+    }
+    return false;
+}
+
+void slices_plan_clear(struct slices_plan *p)
+{
+    if (p) {
+        writes_clear(&p->writes);
+        memset(p, 0, sizeof(*p));
+    }
+}
+
+int slices_plan(const struct slices_input *in, struct slices_plan *out, ism_error_t *err)
+{
+    json_t *want = NULL, *digests = NULL, *w;
+    json_int_t gen;
+    const char *name;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!in || !in->pool)
+        return ism_err(err, EINVAL, "slices plan: no pool");
+    gen = pool_generation(in->have);
+    if (in->in_flight && any_in_flight(in->have, in->in_flight)) {
+        out->busy = true;
+        return 0;
+    }
+    if (!(digests = json_object()))
+        return ism_err(err, ENOMEM, "out of memory");
+    if (in->devices && in->node_uid) {
+        want = want_at(in, gen ? gen : 1, digests, err);
+        out->generation = gen ? gen : 1;
+        if (want && gen && !pool_matches(in->have, digests)) {
             json_decref(want);
-            want = want_at(pool, uid, slurm_name, devices, gen + 1, digests, &err);
+            want = want_at(in, gen + 1, digests, err);
+            out->generation = gen + 1;
+            out->rewrite = true;
         }
         if (!want) {
-            ism_log_error("pool %s: %s", pool, err.text);
-            s->b->reconcile_errors++;
+            /* Never delete the pool for a failure of ours: try again. */
+            out->generation = gen;
+            out->rewrite = false;
+            goto done;
+        }
+        if (in->in_flight && any_in_flight(want, in->in_flight)) {
+            out->busy = true;
+            out->generation = gen;
+            out->rewrite = false;
+            rc = 0;
+            goto done;
         }
     }
     json_object_foreach(want, name, w) {
-        json_t *have = cached(s, name);
-        if (have && strcmp(json_string_value(json_object_get(digests, name)), have_digest(s, name)) == 0)
+        json_t *have = json_object_get(in->have, name);
+        if (have && strcmp(json_string_value(json_object_get(digests, name)), digest_of(have)) == 0)
             continue;
-        if (write_slice(s, w, have, writes) < 0)
-            rc = -1;
+        if (have)
+            json_object_set(json_object_get(w, "metadata"), "resourceVersion",
+                            json_object_get(json_object_get(have, "metadata"), "resourceVersion"));
+        if (writes_add(&out->writes, have ? WRITE_UPDATE : WRITE_CREATE, &slices_resource, NULL,
+                       name, NULL, json_incref(w)) < 0)
+            goto nomem;
     }
-    json_object_foreach((json_t *)have_set, name, w) {
-        if (!json_object_get(want, name) && delete_slice(s, cached(s, name), writes) < 0)
-            rc = -1;
+    json_object_foreach((json_t *)in->have, name, w) {
+        const char *uid;
+        if (json_object_get(want, name))
+            continue;
+        uid = json_string_value(json_object_get(json_object_get(w, "metadata"), "uid"));
+        if (writes_add(&out->writes, WRITE_DELETE, &slices_resource, NULL, name, uid, NULL) < 0)
+            goto nomem;
     }
+    rc = 0;
+    goto done;
+nomem:
+    slices_plan_clear(out);
+    ism_err(err, ENOMEM, "out of memory");
+done:
     json_decref(digests);
     json_decref(want);
+    return rc;
+}
+
+/* ------------------------------------------------------------ reconcile */
+
+/* One write of a pool answered. */
+static void write_done(void *arg, const struct write *w, int rc, const ism_kube_status_t *st,
+                       json_t *answer, const ism_error_t *err)
+{
+    struct slices *s = arg;
+    json_t *pool_v = json_incref(json_object_get(s->in_flight, w->name));
+    const char *pool = json_string_value(pool_v);
+    json_int_t left = json_integer_value(json_object_get(s->pool_busy, pool ? pool : "")) - 1;
+    (void)st, (void)answer;
+
+    json_object_del(s->in_flight, w->name);
+    if (rc < 0)
+        ism_log_warn("ResourceSlice %s: %s failed: %s", w->name, write_op_name(w->op), err->text);
+    else
+        ism_log_info("ResourceSlice %s %s", w->name,
+                     w->op == WRITE_CREATE ? "created" : w->op == WRITE_DELETE ? "deleted" : "updated");
+    if (pool && rc < 0 && !json_object_get(s->waiting, pool))
+        retry_later(s, pool);
+    if (pool && left > 0) {
+        json_object_set_new(s->pool_busy, pool, json_integer(left));
+    } else if (pool) {
+        json_object_del(s->pool_busy, pool);
+        /* A pool skipped while busy is planned again now. */
+        if (json_object_get(s->parked, pool)) {
+            json_object_del(s->parked, pool);
+            slices_mark(s, pool);
+        }
+    }
+    json_decref(pool_v);
+}
+
+/* The cached slices of pool, by name (a new object of borrowed entries). */
+static json_t *have_of(struct slices *s, const char *pool)
+{
+    json_t *have = json_object(), *v;
+    const char *name;
+
+    json_object_foreach(json_object_get(s->by_pool, pool), name, v) {
+        json_t *obj = ism_kube_informer_get(s->cache, name);
+        if (obj && have)
+            json_object_set(have, name, obj);
+    }
+    return have;
+}
+
+/* Plan one pool and submit its writes.  -1 when the plan or a submission
+ * failed, 1 when the pool is busy (parked until its writes answer), 0. */
+static int reconcile_pool(struct slices *s, const char *pool, int *writes)
+{
+    json_t *node = ism_kube_informer_get(s->c.nodes, pool), *have = have_of(s, pool);
+    const char *slurm_name = NULL;
+    struct slices_input in = {
+        .pool = pool,
+        .node_uid = json_string_value(json_object_get(json_object_get(node, "metadata"), "uid")),
+        .devices = node ? wanted_devices(s, pool, &slurm_name) : NULL,
+        .have = have,
+        .in_flight = s->in_flight,
+    };
+    struct slices_plan p;
+    ism_error_t err = ISM_ERROR_INIT;
+    int rc = 0;
+
+    in.slurm_node = slurm_name;
+    if (!have) {
+        ism_log_error("pool %s: out of memory", pool);
+        return -1;
+    }
+    if (slices_plan(&in, &p, &err) < 0) {
+        ism_log_error("%s (trying again later)", err.text);
+        json_decref(have);
+        return -1;
+    }
+    if (p.busy) {
+        json_object_set_new(s->parked, pool, json_true());
+        rc = 1;
+    }
+    for (size_t i = 0; i < p.writes.n; i++) {
+        const struct write *w = &p.writes.v[i];
+        json_int_t busy = json_integer_value(json_object_get(s->pool_busy, pool));
+        if (json_object_set_new(s->in_flight, w->name, json_string(pool)) < 0 ||
+            json_object_set_new(s->pool_busy, pool, json_integer(busy + 1)) < 0) {
+            json_object_del(s->in_flight, w->name);
+            rc = -1;
+            break;
+        }
+        (*writes)++;
+        if (apply_submit(s->c.apply, w, write_done, s) < 0) {
+            ism_log_warn("ResourceSlice %s: %s not started", w->name, write_op_name(w->op));
+            json_object_del(s->in_flight, w->name);
+            if (busy > 0)
+                json_object_set_new(s->pool_busy, pool, json_integer(busy));
+            else
+                json_object_del(s->pool_busy, pool);
+            rc = -1;
+        }
+    }
+    slices_plan_clear(&p);
+    json_decref(have);
     return rc;
 }
 
@@ -422,7 +531,8 @@ static void retry_later(struct slices *s, const char *pool)
         delay = RETRY_CAP_MS;
     json_object_set_new(s->failures, pool, json_integer(n + 1));
     json_object_set_new(s->waiting, pool, json_integer(ism_kube_now_ms() + delay));
-    s->b->reconcile_errors++;
+    if (s->c.errors)
+        (*s->c.errors)++;
 }
 
 /* Pools whose retry time has come are dirty again. */
@@ -462,7 +572,7 @@ int slices_reconcile(struct slices *s, int budget, bool *more)
     const char *pool;
     json_t *v, *batch = json_array();
     size_t i;
-    int writes = 0;
+    int writes = 0, rc;
 
     *more = false;
     if (!batch)
@@ -479,9 +589,10 @@ int slices_reconcile(struct slices *s, int budget, bool *more)
             break;
         json_object_del(s->dirty, pool);
         json_object_del(s->waiting, pool);
-        if (reconcile_pool(s, pool, &writes) < 0)
+        rc = reconcile_pool(s, pool, &writes);
+        if (rc < 0 && !json_object_get(s->waiting, pool))
             retry_later(s, pool);
-        else
+        else if (rc == 0 && !json_object_get(s->waiting, pool))
             json_object_del(s->failures, pool);
     }
     json_decref(batch);
@@ -497,7 +608,7 @@ void slices_forget_told(struct slices *s)
 
 void slices_stats(const struct slices *s, uint64_t *pools, uint64_t *no_topology)
 {
-    const ism_slurm_nodes_t *n = s ? s->b->snodes : NULL;
+    const ism_slurm_nodes_t *n = s ? s->snodes : NULL;
 
     *pools = s ? json_object_size(s->by_pool) : 0;
     *no_topology = 0;
@@ -507,19 +618,39 @@ void slices_stats(const struct slices *s, uint64_t *pools, uint64_t *no_topology
 
 /* ------------------------------------------------------------ lifetime */
 
-struct slices *slices_create(struct bridge *b, ism_error_t *err)
+struct slices *slices_create(const struct slices_ctx *ctx, ism_error_t *err)
 {
     struct slices *s = calloc(1, sizeof(*s));
 
+    if (!ctx || !ctx->kube || !ctx->apply || !ctx->nodes || !ctx->pools || !ctx->leading) {
+        free(s);
+        ism_err(err, EINVAL, "slices: incomplete context");
+        return NULL;
+    }
     if (!s || !(s->dirty = json_object()) || !(s->by_pool = json_object()) ||
-        !(s->devices = json_object()) || !(s->shared = json_object()) || !(s->failures = json_object()) || !(s->waiting = json_object()) ||
-        !(s->told = json_object())) {
+        !(s->devices = json_object()) || !(s->shared = json_object()) ||
+        !(s->failures = json_object()) || !(s->waiting = json_object()) ||
+        !(s->told = json_object()) || !(s->in_flight = json_object()) ||
+        !(s->pool_busy = json_object()) || !(s->parked = json_object())) {
         slices_destroy(s);
         ism_err(err, ENOMEM, "out of memory");
         return NULL;
     }
-    s->b = b;
+    s->c = *ctx;
+    s->cache = ism_kube_informer_create(ctx->kube, &slices_resource, NULL, NULL,
+                                        "spec.driver=" ISM_DRIVER, &handlers, s, err);
+    if (!s->cache) {
+        slices_destroy(s);
+        return NULL;
+    }
+    /* 128 devices make a slice about 30 KB of JSON: list in small pages. */
+    ism_kube_informer_set_page_size(s->cache, 50);
     return s;
+}
+
+bool slices_synced(const struct slices *s)
+{
+    return s && ism_kube_informer_synced(s->cache);
 }
 
 void slices_destroy(struct slices *s)
@@ -528,6 +659,7 @@ void slices_destroy(struct slices *s)
 
     if (!s)
         return;
+    ism_kube_informer_destroy(s->cache);
     json_decref(s->dirty);
     json_decref(s->by_pool);
     json_decref(s->devices);
@@ -535,6 +667,9 @@ void slices_destroy(struct slices *s)
     json_decref(s->failures);
     json_decref(s->waiting);
     json_decref(s->told);
+    json_decref(s->in_flight);
+    json_decref(s->pool_busy);
+    json_decref(s->parked);
     free(s);
     errno = saved;
 }

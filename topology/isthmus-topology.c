@@ -6,12 +6,14 @@
  */
 #include <config.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/util/file.h"
 #include "lib/util/log.h"
 #include "lib/topology/node_extra.h"
 #include "lib/util/settings.h"
@@ -114,29 +116,27 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Read a whole file (or stdin for "-") into a string the caller frees. */
+/* A JSON encoding read whole (a 16384-core model is < 4 MiB): more is not
+ * one, and endless input must not exhaust memory. */
+#define JSON_MAX_BYTES (16 * 1024 * 1024)
+
+/* Read a whole file (or stdin for "-") into a string the caller frees.  Any
+ * readable file may be named (a pipe such as /dev/stdin too), within the
+ * bound. */
 static char *read_all(const char *path, ism_error_t *err)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    size_t len = 0, size = 8192;
-    char *buf = NULL;
+    char *text;
+    int fd;
 
-    if (!f) {
+    if (strcmp(path, "-") == 0)
+        return ism_file_read_fd(STDIN_FILENO, "stdin", JSON_MAX_BYTES, NULL, err);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         ism_err(err, errno, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    while ((buf = realloc(buf, size + 1)) && (len += fread(buf + len, 1, size - len, f)) == size)
-        size *= 2;
-    if (!buf || ferror(f)) {
-        ism_err(err, ferror(f) ? EIO : ENOMEM, "%s: cannot read", path);
-        free(buf);
-        buf = NULL;
-    } else {
-        buf[len] = '\0';
-    }
-    if (f != stdin)
-        fclose(f);
-    return buf;
+    text = ism_file_read_fd(fd, path, JSON_MAX_BYTES, NULL, err);
+    close(fd);
+    return text;
 }
 
 static ism_topo_t *load_topology(const struct options *o, const ism_config_t *cfg,

@@ -18,6 +18,7 @@
 
 #include "lib/kube/kube_internal.h"
 #include "lib/util/log.h"
+#include "lib/util/random.h"
 
 #define MAX_BODY (64u << 20)   /* a bigger answer is hostile or a bug */
 #define MAX_DISPATCHERS 8
@@ -88,12 +89,7 @@ int64_t ism_kube_now_ms(void)
 
 int64_t ism_kube_jitter(int64_t n)
 {
-    static unsigned int seed;
-    if (!seed)
-        seed = (unsigned int)(ism_kube_now_ms() ^ (int64_t)getpid() << 16);
-    if (n <= 1)
-        return 0;
-    return (int64_t)(((uint64_t)rand_r(&seed) << 31 ^ (uint64_t)rand_r(&seed)) % (uint64_t)n);
+    return ism_random_below(n);
 }
 
 /* ------------------------------------------------------------------ timers */

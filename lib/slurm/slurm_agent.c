@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/backoff.h"
 #include "lib/util/log.h"
 #include "lib/slurm/slurm_agent.h"
 
@@ -25,7 +26,7 @@ struct ism_slurm_agent {
     pthread_cond_t wake;
     bool stop;
     struct queue todo, done;
-    int first_ms, cap_ms;
+    ism_backoff_t backoff;
 };
 
 static void push(struct queue *q, struct ism_slurm_request *r)
@@ -84,12 +85,14 @@ static bool should_retry(const struct ism_slurm_request *req)
            (req->max_attempts <= 0 || req->attempts < req->max_attempts);
 }
 
-/* Sleep ms unless told to stop; true if stopping.  Called with lock held. */
-static bool wait_or_stop(ism_slurm_agent_t *a, int ms)
+/* Sleep ms unless told to stop; true if stopping.  Called with lock held.
+ * The condition variable waits on CLOCK_MONOTONIC (see create): a wall
+ * clock set back by an hour must not stretch a retry by an hour. */
+static bool wait_or_stop(ism_slurm_agent_t *a, int64_t ms)
 {
     struct timespec until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += ms / 1000;
     until.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
@@ -122,13 +125,17 @@ static void *owner_thread(void *arg)
             pthread_cond_wait(&a->wake, &a->lock);
         if (a->stop || !(req = pop(&a->todo)))
             break;
-        for (int delay = a->first_ms;; delay = delay * 2 > a->cap_ms ? a->cap_ms : delay * 2) {
+        for (int failures = 1;; failures++) {
+            int64_t delay;
+
             pthread_mutex_unlock(&a->lock);
             run_once(a->slurm, req);
             pthread_mutex_lock(&a->lock);
             if (!should_retry(req))
                 break;
-            ism_log_warn("slurm: %s; retry %d in %d ms", req->err.text, req->attempts, delay);
+            delay = ism_backoff_delay(&a->backoff, failures);
+            ism_log_warn("slurm: %s; retry %d in %lld ms", req->err.text, req->attempts,
+                         (long long)delay);
             if (wait_or_stop(a, delay))
                 break;
         }
@@ -141,6 +148,7 @@ static void *owner_thread(void *arg)
 ism_slurm_agent_t *ism_slurm_agent_create(const char *conf, ism_error_t *err)
 {
     ism_slurm_agent_t *a = calloc(1, sizeof(*a));
+    pthread_condattr_t attr;
     int rc;
 
     if (!a) {
@@ -148,10 +156,24 @@ ism_slurm_agent_t *ism_slurm_agent_create(const char *conf, ism_error_t *err)
         return NULL;
     }
     a->efd = -1;
-    a->first_ms = 100;
-    a->cap_ms = 5000;
+    a->backoff.base_ms = 100;
+    a->backoff.cap_ms = 5000;
     pthread_mutex_init(&a->lock, NULL);
-    pthread_cond_init(&a->wake, NULL);
+    if ((rc = pthread_condattr_init(&attr)) != 0) {
+        ism_err(err, rc, "slurm agent: condition attributes: %s", strerror(rc));
+        pthread_mutex_destroy(&a->lock);
+        free(a);
+        return NULL;
+    }
+    if ((rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0 ||
+        (rc = pthread_cond_init(&a->wake, &attr)) != 0) {
+        ism_err(err, rc, "slurm agent: a condition on the monotonic clock: %s", strerror(rc));
+        pthread_condattr_destroy(&attr);
+        pthread_mutex_destroy(&a->lock);
+        free(a);
+        return NULL;
+    }
+    pthread_condattr_destroy(&attr);
     if (!(a->slurm = ism_slurm_create(conf, err)))
         goto error;
     if ((a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -172,11 +194,12 @@ error:
 int ism_slurm_agent_set_backoff(ism_slurm_agent_t *a, int first_ms, int cap_ms,
                                 ism_error_t *err)
 {
-    if (!a || first_ms < 1 || cap_ms < first_ms)
-        return ism_err(err, EINVAL, "slurm agent: backoff needs 1 <= first <= cap (ms)");
+    ism_backoff_t b = { first_ms, cap_ms };
+
+    if (!a || ism_backoff_check(&b, "slurm agent backoff", err) < 0)
+        return ism_err(err, EINVAL, "slurm agent: missing agent");
     pthread_mutex_lock(&a->lock);
-    a->first_ms = first_ms;
-    a->cap_ms = cap_ms;
+    a->backoff = b;
     pthread_mutex_unlock(&a->lock);
     return 0;
 }

@@ -9,7 +9,8 @@
  *
  * Transient errors (slurmctld down, timed out, busy: see
  * ism_slurm_error_is_transient) are retried with capped exponential
- * backoff: polls, completes, cancels and signals until they succeed, fail
+ * backoff (lib/util/backoff.h: equal jitter; waits on the monotonic
+ * clock, so setting the wall clock neither stretches nor skips them): polls, completes, cancels and signals until they succeed, fail
  * for good, reach max_attempts, or the agent is destroyed.  Allocations are
  * never retried: a lost answer may hide a granted job, and only the caller
  * can look for it (by its name) before asking again.

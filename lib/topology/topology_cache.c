@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/topology/topology_cache.h"
+#include "lib/util/file.h"
 
 #define HEADER "isthmus-topology-cache 1 "
 
@@ -96,46 +97,13 @@ int ism_topo_cache_key(const char *sysfs_root, char *key, ism_error_t *err)
     return 0;
 }
 
-/* The whole file (caller frees), or NULL. */
-static char *slurp(const char *path, ism_error_t *err)
-{
-    FILE *f = fopen(path, "re");
-    char *buf = NULL;
-    long size;
-
-    if (!f)
-        return ism_err(err, errno, "%s: %s", path, strerror(errno)), NULL;
-    if (fseek(f, 0, SEEK_END) < 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
-        ism_err(err, EINVAL, "%s: cannot tell its size", path);
-        goto out;
-    }
-    if (size > ISM_TOPO_CACHE_MAX_BYTES) {
-        ism_err(err, EINVAL, "%s: %ld bytes is too large for a topology cache", path, size);
-        goto out;
-    }
-    if (!(buf = malloc((size_t)size + 1))) {
-        ism_err(err, ENOMEM, "out of memory");
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        ism_err(err, EINVAL, "%s: short read", path);
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    buf[size] = '\0';
-out:
-    fclose(f);
-    return buf;
-}
-
 ism_topo_t *ism_topo_cache_read(const char *path, const char *key, ism_error_t *err)
 {
     ism_topo_t *topo = NULL;
     char *buf, *json;
     size_t hl = strlen(HEADER), kl = strlen(key);
 
-    if (!(buf = slurp(path, err)))
+    if (!(buf = ism_file_read(path, ISM_TOPO_CACHE_MAX_BYTES, NULL, err)))
         return NULL;
     json = buf + hl + kl + 1;
     if (strncmp(buf, HEADER, hl) != 0 || strlen(buf) < hl + kl + 1 || buf[hl + kl] != '\n' ||
@@ -187,12 +155,19 @@ int ism_topo_cache_write(const char *path, const char *key, const ism_topo_t *to
         goto out;
     }
     fd = -1;
-    if (fprintf(f, HEADER "%s\n%s\n", key, json) < 0 || fclose(f) != 0) {
+    /* Close whatever the write did: a failed fprintf must not keep f. */
+    {
+        int wrote = fprintf(f, HEADER "%s\n%s\n", key, json) >= 0;
+        int write_errno = errno;
+        int closed = fclose(f) == 0;
+
         f = NULL;
-        ism_err(err, EIO, "%s: write failed", tmp);
-        goto out;
+        if (!wrote || !closed) {
+            int e = !wrote ? write_errno : errno;
+            ism_err(err, e ? e : EIO, "%s: write failed: %s", tmp, strerror(e ? e : EIO));
+            goto out;
+        }
     }
-    f = NULL;
     if (rename(tmp, path) < 0) {
         ism_err(err, errno, "%s: %s", path, strerror(errno));
         goto out;

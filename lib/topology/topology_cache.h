@@ -32,7 +32,9 @@ int ism_topo_cache_key(const char *sysfs_root, char *key, ism_error_t *err);
 
 /* Read the model from path if its key equals key.  Returns a new topology
  * (caller destroys), or NULL with errno ENOENT (no file), ESTALE (another
- * key) or EINVAL (corrupt: header, size or JSON), and err saying which. */
+ * key), EFBIG (larger than ISM_TOPO_CACHE_MAX_BYTES), EINVAL (corrupt:
+ * header or JSON), EISDIR or EINVAL (not a regular file), or the errno of
+ * the failed open or read, and err saying which (lib/util/file.h). */
 ism_topo_t *ism_topo_cache_read(const char *path, const char *key, ism_error_t *err);
 
 /* Write topo under key to path atomically (a temporary file in the same

@@ -10,10 +10,14 @@
 
 #include "lib/util/log.h"
 
+/* level is read by every ism_log call before it takes the lock (a dropped
+ * line costs no lock), and may be set by another thread meanwhile (a
+ * SIGHUP reload): it is only ever accessed atomically.  The rest is
+ * guarded by lock. */
 static struct {
     pthread_mutex_t lock;
     char ident[64];
-    enum ism_log_level level;
+    int level;
     enum ism_log_dest dest;
     ism_log_sink_f sink;
     void *sink_arg;
@@ -39,7 +43,7 @@ void ism_log_open(const char *ident, enum ism_log_level level, enum ism_log_dest
     pthread_mutex_lock(&logger.lock);
     snprintf(logger.ident, sizeof(logger.ident), "%s", ident ? ident : "isthmus");
     if (level_valid(level))
-        logger.level = level;
+        __atomic_store_n(&logger.level, (int)level, __ATOMIC_RELAXED);
     logger.dest = dest;
     if (dest == ISM_LOG_SYSLOG)
         openlog(logger.ident, LOG_PID, LOG_DAEMON);
@@ -58,12 +62,12 @@ void ism_log_close(void)
 void ism_log_set_level(enum ism_log_level level)
 {
     if (level_valid(level))
-        logger.level = level;
+        __atomic_store_n(&logger.level, (int)level, __ATOMIC_RELAXED);
 }
 
 enum ism_log_level ism_log_get_level(void)
 {
-    return logger.level;
+    return (enum ism_log_level)__atomic_load_n(&logger.level, __ATOMIC_RELAXED);
 }
 
 void ism_log_set_sink(ism_log_sink_f sink, void *arg)
@@ -99,7 +103,7 @@ void ism_log(enum ism_log_level level, const char *fmt, ...)
     char line[1024];
     va_list ap;
 
-    if (!level_valid(level) || level > logger.level)
+    if (!level_valid(level) || (int)level > __atomic_load_n(&logger.level, __ATOMIC_RELAXED))
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);

@@ -32,7 +32,7 @@ same() {
     if cmp -s "$2" "$3"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=$((failed + 1)); fi
 }
 
-echo "1..22"
+echo "1..25"
 check "--help prints usage" 0 "Usage: isthmus-topology" -- "$tool" --help
 check "--version prints the version" 0 "isthmus-topology (isthmus)" -- "$tool" --version
 check "no command is a usage error" 2 "missing COMMAND" -- "$tool"
@@ -62,6 +62,14 @@ same "json re-encodes byte for byte" "$tmp/a.json" "$tmp/b.json"
 "$tool" show --json - <"$tmp/a.json" >"$tmp/b.show" 2>/dev/null
 same "show reads the JSON from stdin like the XML" "$tmp/a.show" "$tmp/b.show"
 
+# Regression: stdin was read without a bound (and realloc's failure leaked
+# the buffer): more than the bound is refused, whatever follows.
+check "stdin larger than 16 MiB is bad input" 1 "stdin: larger than 16777216 bytes" \
+    -- sh -c "head -c 16777217 /dev/zero | '$tool' show --json -"
+check "a file larger than 16 MiB is bad input" 1 "big.json: larger than 16777216 bytes" \
+    -- sh -c "head -c 20000000 /dev/zero >'$tmp/big.json' && '$tool' show --json '$tmp/big.json'"
+check "a directory as --json is bad input" 1 "$tmp: read error: Is a directory" \
+    -- "$tool" show --json "$tmp"
 printf '{"version":7}' >"$tmp/bad.json"
 check "hostile JSON is bad input, field named" 1 "bad.json: version: 7 is not supported" \
     -- "$tool" show --json "$tmp/bad.json"

@@ -1,6 +1,7 @@
 /* Unit tests: lib/error.c (the error contract) and lib/log.c. */
 #include <config.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -120,6 +121,59 @@ START_TEST(threshold_and_sink)
 }
 END_TEST
 
+struct racer {
+    int lines;
+    int kept; /* lines that reached the sink, counted under the log lock */
+};
+
+static void count_line(enum ism_log_level level, const char *line, void *arg)
+{
+    struct racer *r = arg;
+    (void)level;
+    (void)line;
+    r->kept++;
+}
+
+static void *log_lines(void *arg)
+{
+    struct racer *r = arg;
+
+    for (int i = 0; i < r->lines; i++)
+        ism_log_info("line %d", i);
+    return NULL;
+}
+
+/* Regression: the level was read by ism_log and written by
+ * ism_log_set_level without the lock or an atomic access, a data race
+ * when a daemon changes its level (a config reload) while another thread
+ * logs.  Here one thread logs while this one switches the level; the
+ * lines kept are counted and the level ends as set.  The race itself is
+ * what ThreadSanitizer reports on the old code; valgrind (helgrind) and
+ * the ASan tree run this too. */
+START_TEST(level_set_while_logging)
+{
+    struct racer r = { 2000, 0 };
+    pthread_t t;
+
+    ism_log_open("test", ISM_LOG_INFO, ISM_LOG_STDERR);
+    ism_log_set_sink(count_line, &r);
+    ck_assert_int_eq(pthread_create(&t, NULL, log_lines, &r), 0);
+    for (int i = 0; i < 2000; i++)
+        ism_log_set_level(i % 2 ? ISM_LOG_INFO : ISM_LOG_ERR);
+    ck_assert_int_eq(ism_log_get_level(), ISM_LOG_INFO);
+    pthread_join(t, NULL);
+    ck_assert_int_le(r.kept, r.lines);
+    r.kept = 0;
+    ism_log_info("after");
+    ck_assert_int_eq(r.kept, 1);
+    ism_log_set_level(ISM_LOG_ERR);
+    ism_log_info("dropped");
+    ck_assert_int_eq(r.kept, 1);
+    ism_log_set_sink(NULL, NULL);
+    ism_log_close();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("error_log");
@@ -130,6 +184,7 @@ int main(void)
     tcase_add_test(tc, null_and_truncation);
     tcase_add_loop_test(tc, level_parse, 0, ARRAY_SIZE(levels));
     tcase_add_test(tc, threshold_and_sink);
+    tcase_add_test(tc, level_set_while_logging);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -5,10 +5,13 @@
  * key follow; the real /sys must give a key too.
  */
 #include <config.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,8 +189,75 @@ START_TEST(missing_and_huge)
     fclose(f);
     ism_error_clear(&err);
     ck_assert_ptr_null(ism_topo_cache_read(path, "0123456789abcdef", &err));
-    ck_assert_int_eq(errno, EINVAL);
-    ck_assert_ptr_nonnull(strstr(err.text, "too large"));
+    ck_assert_int_eq(errno, EFBIG);
+    ck_assert_ptr_nonnull(strstr(err.text, "larger than 16777216 bytes"));
+    /* A directory in its place is not read. */
+    put("dir.json/.keep", "");
+    snprintf(path, sizeof(path), "%s/dir.json", dir);
+    ism_error_clear(&err);
+    ck_assert_ptr_null(ism_topo_cache_read(path, "0123456789abcdef", &err));
+    ck_assert_int_eq(errno, EISDIR);
+    ck_assert_ptr_nonnull(strstr(err.text, "not a regular file"));
+}
+END_TEST
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Regression (gcc -fanalyzer): when fprintf failed, the FILE of the
+ * temporary file was dropped without fclose, leaking its memory and its
+ * descriptor.  A file size limit makes the write fail inside fprintf (the
+ * encoding is larger than the stdio buffer); the write then fails cleanly:
+ * -1, the reason, no descriptor left open, no temporary file left behind,
+ * path unchanged.  Under valgrind the lost FILE was also a definite leak. */
+START_TEST(write_failure_closes)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_topo_t *topo = ism_topo_from_synthetic("pack:8 numa:2 core:32 pu:2", &err);
+    char key[ISM_TOPO_CACHE_KEY_LEN + 1], sub[300], *json;
+    struct rlimit saved, small;
+    void (*old)(int);
+    int before, rc, write_errno;
+    DIR *d;
+    struct dirent *e;
+
+    ck_assert_ptr_nonnull(topo);
+    ck_assert_ptr_nonnull(json = ism_topo_encode(topo, NULL));
+    ck_assert_uint_gt(strlen(json), 2 * BUFSIZ); /* fprintf itself must write */
+    free(json);
+    key_of(key);
+    put("cache/.keep", "");
+    before = count_fds();
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    small = saved;
+    small.rlim_cur = 64;
+    old = signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    rc = ism_topo_cache_write(cache_path(), key, topo, &err);
+    write_errno = errno;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, old);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(count_fds(), before);
+    ck_assert_int_eq(write_errno, EFBIG);
+    ck_assert_msg(strstr(err.text, "write failed: File too large"), "%s", err.text);
+    ck_assert_int_eq(access(cache_path(), F_OK), -1);
+    snprintf(sub, sizeof(sub), "%s/cache/sub", dir);
+    ck_assert_ptr_nonnull(d = opendir(sub));
+    while ((e = readdir(d)))
+        ck_assert_msg(e->d_name[0] == '.', "left behind: %s", e->d_name);
+    closedir(d);
+    ism_topo_destroy(topo);
 }
 END_TEST
 
@@ -202,6 +272,7 @@ static Suite *suite(void)
     tcase_add_test(tc, write_then_read);
     tcase_add_loop_test(tc, corrupt_files, 0, ARRAY_SIZE(corrupt));
     tcase_add_test(tc, missing_and_huge);
+    tcase_add_test(tc, write_failure_closes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/util/names.h"
 #include "model.h"
 
 #define NAME_MAX_LEN 253       /* a DNS-1123 subdomain: object names */
@@ -32,43 +33,9 @@ static bool is_lower_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-static bool is_alnum(char c)
-{
-    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-/* A DNS-1123 label (dots not allowed) or subdomain (dot-separated labels),
- * as the API server checks names: what we build names from must be one. */
-static bool is_dns_name(const char *s, size_t max, bool dots)
-{
-    size_t len = s ? strlen(s) : 0;
-
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        bool edge = i == 0 || i == len - 1 || (dots && (s[i - 1] == '.' || s[i + 1] == '.'));
-
-        if (is_lower_alnum(s[i]))
-            continue;
-        if (edge || (s[i] != '-' && !(dots && s[i] == '.')))
-            return false;
-    }
-    return true;
-}
-
-/* A label value, not empty: [A-Za-z0-9_.-], alphanumeric at both ends. */
-static bool is_label_value(const char *s)
-{
-    size_t len = s ? strlen(s) : 0;
-
-    if (len == 0 || len > LABEL_MAX_LEN || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
-        return false;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
-}
-
 static int check_pool(const char *pool, ism_error_t *err)
 {
-    if (!is_dns_name(pool, NAME_MAX_LEN, true))
+    if (!ism_name_valid(ISM_NAME_DNS_SUBDOMAIN, pool))
         return ism_err(err, EINVAL, "pool name '%.300s' is not a Kubernetes Node name",
                        pool ? pool : "(null)");
     return 0;
@@ -76,7 +43,8 @@ static int check_pool(const char *pool, ism_error_t *err)
 
 static int check_slurm_node(const char *slurm_node, ism_error_t *err)
 {
-    if (!is_label_value(slurm_node))
+    /* A label value may be empty; a node name may not. */
+    if (!slurm_node || !*slurm_node || !ism_name_valid(ISM_NAME_LABEL_VALUE, slurm_node))
         return ism_err(err, EINVAL, "Slurm node name '%.100s' cannot be a label value",
                        slurm_node ? slurm_node : "(null)");
     return 0;
@@ -520,7 +488,7 @@ static int check_claim_args(const char *pool, const char *slurm_node, const ism_
     if (!cores)
         return ism_err(err, EINVAL, "claims of job %" PRIu32 " on pool %s: no core set", job_id,
                        pool);
-    if (!is_dns_name(ns, LABEL_MAX_LEN, false))
+    if (!ism_name_valid(ISM_NAME_DNS_LABEL, ns))
         return ism_err(err, EINVAL, "claims of job %" PRIu32 ": namespace '%.100s' is not valid",
                        job_id, ns ? ns : "(null)");
     return 0;

@@ -21,6 +21,7 @@
 
 #include "lib/kube/kube_config.h"
 #include "lib/util/log.h"
+#include "lib/util/names.h"
 
 #define KC_MAX_SIZE (1024 * 1024) /* bytes in one kubeconfig */
 #define KC_MAX_DEPTH 64           /* nested collections */
@@ -719,9 +720,7 @@ error:
 /* A namespace is an RFC 1123 label; it ends up in request paths. */
 static bool namespace_ok(const char *s, size_t len)
 {
-    if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
-        return false;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
+    return ism_name_valid_n(ISM_NAME_DNS_LABEL, s, len);
 }
 
 /* *dst = a copy of len bytes of src plus a NUL (nothing when src is NULL). */

@@ -19,7 +19,7 @@ world=$top/tests/world
 build=$(cd "${1:?usage: $0 BUILDDIR}" && pwd)
 isthmusd=$build/bridge/isthmusd
 topo_tool=$build/topology/isthmus-topology
-topologies=${ISTHMUS_TOPOLOGIES:-$(realpath -m "$top/../shared/topologies")}
+topologies=${ISTHMUS_TOPOLOGIES:-$top/tests/topologies}
 export ISTHMUS_TOPOLOGY=$topo_tool
 
 # shellcheck source=../tap.sh

@@ -23,6 +23,7 @@
 #include "lib/util/log.h"
 #include "metrics.h"
 #include "lib/util/settings.h"
+#include "lib/slurm/slurm_conf.h"
 
 struct daemon {
     const char *config_path;   /* --config, or NULL for the default */
@@ -365,6 +366,13 @@ int main(int argc, char **argv)
     if (!(d.cfg = ism_settings_load(o.config, &err))) {
         fprintf(stderr, "isthmusd: %s\n", err.text);
         return 1;
+    }
+    /* Before anything reaches libslurm, which would retry for a minute and
+     * then exit through its fatal(). */
+    if (ism_slurm_conf_check(ism_config_get(d.cfg, "SlurmConf"), NULL, 0, &err) < 0) {
+        fprintf(stderr, "isthmusd: %s\n", err.text);
+        ism_config_destroy(d.cfg);
+        return 4;
     }
     if (o.check) {
         printf("isthmusd: configuration is valid\n");

@@ -2,7 +2,8 @@
  * model it.  See isthmus-topology(1).
  *
  * Exit status: 0 success, 1 bad input (topology, file), 2 usage error,
- * 3 Slurm refused or could not be reached (publish, fetch).
+ * 3 Slurm refused or could not be reached (publish, fetch), 4 no usable
+ * slurm.conf (publish, fetch).
  */
 #include <config.h>
 #include <errno.h>
@@ -18,9 +19,10 @@
 #include "lib/topology/node_extra.h"
 #include "lib/util/settings.h"
 #include "lib/slurm/slurm_adapter.h"
+#include "lib/slurm/slurm_conf.h"
 #include "lib/topology/topology.h"
 
-enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2, EXIT_SLURM = 3 };
+enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2, EXIT_SLURM = 3, EXIT_SLURM_CONF = 4 };
 
 struct options {
     const char *command;
@@ -295,6 +297,8 @@ static int cmd_publish(const ism_topo_t *topo, const struct options *o)
     }
     if (!(json = ism_topo_encode(topo, &err))) {
         rc = EXIT_BAD_INPUT;
+    } else if (ism_slurm_conf_check(NULL, NULL, 0, &err) < 0) {
+        rc = EXIT_SLURM_CONF;
     } else if ((s = ism_slurm_create(NULL, &err)) &&
                ism_slurm_publish_topology(s, node, json, o->force, &changed, &err) == 0) {
         ism_log_notice("node %s: %s", node,
@@ -313,9 +317,16 @@ static int cmd_publish(const ism_topo_t *topo, const struct options *o)
 static int cmd_fetch(const struct options *o)
 {
     ism_error_t err = ISM_ERROR_INIT;
-    ism_slurm_t *s = ism_slurm_create(NULL, &err);
-    char *json = s ? ism_slurm_fetch_topology(s, o->fetch_node, &err) : NULL;
+    ism_slurm_t *s;
+    char *json;
     int rc = 0;
+
+    if (ism_slurm_conf_check(NULL, NULL, 0, &err) < 0) {
+        ism_log_error("%s", err.text);
+        return EXIT_SLURM_CONF;
+    }
+    s = ism_slurm_create(NULL, &err);
+    json = s ? ism_slurm_fetch_topology(s, o->fetch_node, &err) : NULL;
 
     if (!json) {
         ism_log_error("%s", err.text);

@@ -27,6 +27,7 @@
 
 #include "lib/topology/node_extra.h"
 #include "lib/slurm/slurm_adapter.h"
+#include "lib/slurm/slurm_conf.h"
 
 /* The hostlist type became a struct typedef used through a pointer. */
 #if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(23, 11, 0)
@@ -181,10 +182,10 @@ ism_slurm_t *ism_slurm_create(const char *conf, ism_error_t *err)
         ism_err(err, ENOMEM, "out of memory");
         return NULL;
     }
-    /* slurm_init reads slurm.conf once per process; 22.05 exits the
-     * process when it cannot, so check it is readable first. */
-    if (conf && access(conf, R_OK) != 0) {
-        ism_err(err, errno, "%s: %s", conf, strerror(errno));
+    /* slurm_init reads slurm.conf once per process; 22.05 retries for a
+     * minute and then exits the process when it cannot, so check first
+     * what it would die on. */
+    if (ism_slurm_conf_check(conf, NULL, 0, err) < 0) {
         free(s);
         return NULL;
     }

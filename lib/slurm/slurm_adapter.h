@@ -30,7 +30,9 @@ typedef struct ism_slurm ism_slurm_t;
 
 /* Initialise libslurm once per process with slurm.conf at conf (NULL:
  * SLURM_CONF, then the default place) and return a handle (caller
- * destroys).  Reads nothing from slurmctld yet. */
+ * destroys).  Reads nothing from slurmctld yet.  Fails at once, never in
+ * libslurm's fatal(), when ism_slurm_conf_check() (slurm_conf.h) finds the
+ * file missing or unusable. */
 ism_slurm_t *ism_slurm_create(const char *conf, ism_error_t *err);
 void ism_slurm_destroy(ism_slurm_t *s); /* NULL ok, keeps errno */
 

@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "lib/kube/kube_config.h"
+#include "lib/util/file.h"
 #include "lib/util/log.h"
 #include "lib/util/names.h"
 
@@ -661,60 +662,6 @@ error:
     return NULL;
 }
 
-/* Read a whole file of at most KC_MAX_SIZE bytes.  ENOENT is left to the
- * caller to skip quietly. */
-static char *read_small_file(const char *path, size_t max, size_t *len, ism_error_t *err)
-{
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
-    ssize_t r;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        ism_err(err, errno, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) < 0) {
-        ism_err(err, errno, "%s: %s", path, strerror(errno));
-        goto error;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        ism_err(err, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "%s: not a regular file", path);
-        goto error;
-    }
-    if ((size_t)st.st_size > max) {
-        ism_err(err, EFBIG, "%s: larger than %zu bytes", path, max);
-        goto error;
-    }
-    if (!(buf = malloc(max + 1))) {
-        ism_err(err, ENOMEM, "%s: out of memory", path);
-        goto error;
-    }
-    /* Read up to one byte past the limit: the file may grow after fstat. */
-    while (n <= max && (r = read(fd, buf + n, max + 1 - n)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            ism_err(err, errno, "%s: %s", path, strerror(errno));
-            goto error;
-        }
-        n += (size_t)r;
-    }
-    if (n > max) {
-        ism_err(err, EFBIG, "%s: larger than %zu bytes", path, max);
-        goto error;
-    }
-    buf[n] = '\0';
-    *len = n;
-    close(fd);
-    return buf;
-error:
-    free(buf);
-    close(fd);
-    return NULL;
-}
-
 /* ---- building the config ---------------------------------------------- */
 
 /* A namespace is an RFC 1123 label; it ends up in request paths. */
@@ -1112,7 +1059,7 @@ static int load_one(const char *path, struct kfile **out, ism_error_t *err)
     size_t len;
 
     *out = NULL;
-    if (!(text = read_small_file(path, KC_MAX_SIZE, &len, &mine))) {
+    if (!(text = ism_file_read(path, KC_MAX_SIZE, &len, &mine))) {
         if (errno == ENOENT)
             return 0;
         return ism_err(err, errno, "%s", mine.text);
@@ -1185,7 +1132,7 @@ static int read_namespace(ism_kube_config_t *cfg, const char *sa_dir, ism_error_
 
     if (asprintf(&path, "%s/namespace", sa_dir) < 0)
         return ism_err(err, ENOMEM, "out of memory");
-    if (!(text = read_small_file(path, 253, &len, &mine)) && errno != ENOENT)
+    if (!(text = ism_file_read(path, 253, &len, &mine)) && errno != ENOENT)
         rc = ism_err(err, errno, "%s", mine.text);
     while (text && len > 0 && strchr(" \t\r\n", text[len - 1]))
         text[--len] = '\0';

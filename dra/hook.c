@@ -335,11 +335,11 @@ int ism_cpuset_check(const char *root, const ism_bitmap_t *cpus, const ism_bitma
     if (rc < 0)
         return -1;
     snprintf(path, sizeof(path), "%s/sys/devices/system/node/online", root);
-    if (!(online = read_list(path, err))) {
-        if (errno != ENOENT)
+    if (access(path, F_OK) == 0) {
+        if (!(online = read_list(path, err)))
             return -1;
+    } else {
         /* No NUMA in this kernel: all memory is node 0. */
-        ism_error_clear(err);
         if (!(online = ism_bitmap_create()) || ism_bitmap_set(online, 0) < 0) {
             ism_bitmap_destroy(online);
             return ism_err(err, ENOMEM, "out of memory");

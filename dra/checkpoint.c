@@ -369,7 +369,7 @@ int ism_ckpt_save(const ism_ckpt_t *c, const char *path, ism_error_t *err)
 
     if (!text)
         return -1;
-    rc = ism_dra_write_atomic(path, text, strlen(text), 0600, err);
+    rc = ism_dra_write_atomic(path, text, strlen(text), 0600, true, err);
     free(text);
     return rc;
 }

@@ -86,7 +86,7 @@ static int write_all(int fd, const char *data, size_t len)
 }
 
 int ism_dra_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                         ism_error_t *err)
+                         bool durable, ism_error_t *err)
 {
     char tmp[PATH_MAX], dir[PATH_MAX];
     int fd, dfd, e;
@@ -97,7 +97,7 @@ int ism_dra_write_atomic(const char *path, const void *data, size_t len, mode_t 
     if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
         return ism_err(err, errno, "%s: cannot create a temporary file: %s", path,
                        strerror(errno));
-    if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+    if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 || (durable && fsync(fd) < 0)) {
         e = errno;
         close(fd);
         unlink(tmp);
@@ -109,7 +109,7 @@ int ism_dra_write_atomic(const char *path, const void *data, size_t len, mode_t 
         return ism_err(err, e, "%s: %s", path, strerror(e));
     }
     /* The rename is durable once the directory is. */
-    if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+    if (durable && (dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
         (void)fsync(dfd);
         close(dfd);
     }

@@ -14,6 +14,7 @@
 #ifndef ISTHMUS_DRA_FILE_H
 #define ISTHMUS_DRA_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -29,10 +30,12 @@ char *ism_dra_read_file(const char *path, size_t max, size_t *len, ism_error_t *
 char *ism_dra_read_fd(int fd, const char *name, size_t max, size_t *len, ism_error_t *err);
 
 /* Write len bytes of data to path atomically: a temporary file in the same
- * directory, written, fsync'ed, given mode, then renamed over path, and the
- * directory fsync'ed.  On failure path is unchanged and the temporary
- * file is removed.  -1 with err naming the path. */
+ * directory, written, given mode, then renamed over path.  With durable,
+ * the file is fsync'ed before the rename and the directory after it, so
+ * the new content survives a power loss; without, a crash may lose the
+ * new file but never leaves a torn one.  On failure path is unchanged and
+ * the temporary file is removed.  -1 with err naming the path. */
 int ism_dra_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                         ism_error_t *err);
+                         bool durable, ism_error_t *err);
 
 #endif

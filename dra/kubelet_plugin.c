@@ -202,6 +202,13 @@ static char *fetch_claim(void *arg, const char *ns, const char *name, size_t *le
     return text;
 }
 
+/* One GET per claim the node has not seen: the kubelet waits on it, so no
+ * client-side throttling to speak of (client-go's 5 QPS would add 200 ms
+ * to each prepare of a busy node); few retries, well within the kubelet's
+ * 45 s deadline. */
+static const ism_kube_options_t kube_opts = { 100.0, 200, 4, 100, 5000, 10000,
+                                              "isthmus-kubelet-plugin" };
+
 int main(int argc, char **argv)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -254,7 +261,7 @@ int main(int argc, char **argv)
     if (!o.no_api) {
         if (!(cfg = o.kubeconfig ? ism_kube_config_load(o.kubeconfig, NULL, &err)
                                  : ism_kube_config_default(NULL, &err)) ||
-            !(kube = ism_kube_create(cfg, NULL, &err))) {
+            !(kube = ism_kube_create(cfg, &kube_opts, &err))) {
             ism_log_error("Kubernetes client: %s", err.text);
             goto out;
         }

@@ -128,7 +128,10 @@ static int write_spec(const ism_node_t *n, const struct ism_prepared *p, ism_err
         return ism_err(err, ENAMETOOLONG, "CDI directory: too long");
     if (!(spec = ism_cdi_spec(p, n->hook_path, err)))
         return -1;
-    rc = ism_dra_write_atomic(path, spec, strlen(spec), 0644, err);
+    /* Not fsync'ed: a spec lost in a crash is rewritten from the record by
+     * the next prepare, which checks that it is there.  The checkpoint is
+     * the one file that must survive. */
+    rc = ism_dra_write_atomic(path, spec, strlen(spec), 0644, false, err);
     free(spec);
     return rc;
 }
@@ -160,7 +163,10 @@ int ism_node_prepare(ism_node_t *n, const char *ns, const char *name, const char
     if ((known = ism_ckpt_find(n->ckpt, uid))) {
         /* Prepared before (perhaps by an earlier run): the same answer,
          * and the spec put back if it went missing. */
-        if (write_spec(n, known, err) < 0)
+        char path[PATH_MAX];
+
+        if ((ism_cdi_spec_path(n->cdi_dir, uid, path, sizeof(path)) < 0 || access(path, F_OK) < 0) &&
+            write_spec(n, known, err) < 0)
             return ism_errprefix(err, "claim %s/%s", ns, name);
         *out = known;
         return 0;

@@ -8,6 +8,9 @@
 //	kubelet-client prepare DRA_SOCK NS/NAME/UID...
 //	kubelet-client unprepare DRA_SOCK NS/NAME/UID...
 //	kubelet-client raw SOCK METHOD HEX     (send raw bytes as a request)
+//	kubelet-client bench DRA_SOCK N NS/NAME/UID
+//	    N times: unprepare, prepare (the plugin reads the claim), prepare
+//	    again (from its checkpoint); prints the latencies' p50 and p99.
 //
 // Exits 1 with the gRPC status on stderr when a call fails.
 package main
@@ -18,6 +21,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,9 +37,12 @@ import (
 // rawCodec sends and receives bytes as they are.
 type rawCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error)   { return *(v.(*[]byte)), nil }
-func (rawCodec) Unmarshal(b []byte, v any) error { *(v.(*[]byte)) = append([]byte(nil), b...); return nil }
-func (rawCodec) Name() string                    { return "raw" }
+func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*(v.(*[]byte)) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "raw" }
 
 func die(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "kubelet-client: "+format+"\n", args...)
@@ -134,6 +142,41 @@ func main() {
 			fail(err)
 		}
 		show(map[string]any{"bytes": len(resp)})
+	case "bench":
+		if len(args) != 2 {
+			die("bench: N NS/NAME/UID")
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			die("bench: N must be a positive number")
+		}
+		c := drav1.NewDRAPluginClient(conn)
+		cl := claims(args[1:])
+		var fresh, again []float64
+		call := func() float64 {
+			t := time.Now()
+			r, err := c.NodePrepareResources(ctx, &drav1.NodePrepareResourcesRequest{Claims: cl})
+			if err != nil {
+				fail(err)
+			}
+			if e := r.Claims[cl[0].Uid].GetError(); e != "" {
+				die("prepare: %s", e)
+			}
+			return float64(time.Since(t).Microseconds()) / 1000
+		}
+		for i := 0; i < n; i++ {
+			if _, err := c.NodeUnprepareResources(ctx, &drav1.NodeUnprepareResourcesRequest{Claims: cl}); err != nil {
+				fail(err)
+			}
+			fresh = append(fresh, call())
+			again = append(again, call())
+		}
+		pct := func(v []float64, p float64) float64 {
+			sort.Float64s(v)
+			return v[int(p*float64(len(v)-1))]
+		}
+		show(map[string]any{"n": n, "read_p50_ms": pct(fresh, 0.5), "read_p99_ms": pct(fresh, 0.99),
+			"known_p50_ms": pct(again, 0.5), "known_p99_ms": pct(again, 0.99)})
 	default:
 		die("unknown command %q", os.Args[1])
 	}

@@ -63,9 +63,7 @@ struct bridge {
 
     /* Slurm polling: nodes then jobs, every SlurmPollInterval */
     struct ism_slurm_request nodes_req, jobs_req;
-    ism_kube_timer_t *poll_timer;
-    bool poll_unarmed;            /* the timer could not be armed: bridge_work polls */
-    int64_t poll_due;             /* then, when (monotonic ms) */
+    ism_kube_timer_t poll_timer;
     bool poll_busy;               /* requests with the agent */
     bool slurm_down;              /* the last poll failed (logged once) */
 

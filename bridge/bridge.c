@@ -250,6 +250,18 @@ static ism_kube_t *connect_kube(const ism_config_t *cfg, ism_error_t *err)
     kc = path && *path ? ism_kube_config_load(path, NULL, err) : ism_kube_config_default(NULL, err);
     if (!kc)
         return NULL;
+    /* Each try ends within 5 s and a request is tried 4 times at most
+     * (backoff 200 ms .. 2 s): about 25 s in all, inside the Deployment's
+     * liveness allowance (3 x 10 s) even were the loop to wait, which it
+     * no longer does.  The elector's own requests are one try each,
+     * bounded by half of RenewDeadline (kube_leader.c), so a renewal round
+     * (a read and a write) ends before the deadline.  client-go's 10
+     * retries of up to 30 s would keep a write pending for minutes while
+     * the API server is down, for no gain: the reconcilers retry anyway. */
+    o.timeout_ms = 5000;
+    o.max_retries = 3;
+    o.backoff_base_ms = 200;
+    o.backoff_cap_ms = 2000;
     o.qps = (double)ism_config_get_int(cfg, "KubeQPS");
     o.burst = (int)ism_config_get_int(cfg, "KubeBurst");
     o.user_agent = "isthmusd/" PACKAGE_VERSION;
@@ -379,6 +391,19 @@ void bridge_destroy(struct bridge *b)
 }
 
 /* ------------------------------------------------------------ the turn */
+
+int64_t bridge_failing_ms(const struct bridge *b)
+{
+    int64_t ms = ism_kube_failing_ms(b->kube), v;
+
+    if ((v = ism_kube_informer_failing_ms(b->nodes)) > ms)
+        ms = v;
+    if ((v = ism_kube_informer_failing_ms(slices_informer(b->slices))) > ms)
+        ms = v;
+    if ((v = ism_kube_informer_failing_ms(mirror_informer(b->mirror))) > ms)
+        ms = v;
+    return ms;
+}
 
 bool bridge_synced(const struct bridge *b)
 {

@@ -91,6 +91,7 @@ struct ism_kube {
     size_t n_calls;            /* on either list */
     ism_kube_timer_t *timers;  /* armed, sorted by due time */
     uint64_t timer_gen;        /* run_timers passes */
+    int64_t failing_since;     /* first try without an answer (or a 5xx) in a row, or 0 */
     struct {
         ism_kube_dispatch_f fn;
         void *arg;
@@ -981,6 +982,12 @@ static void finish_try(ism_kube_t *k, ism_kube_call_t *c, int64_t now)
         if (t->retry_after > st->retry_after)
             st->retry_after = (int)t->retry_after;
     }
+    if (code == 0 || code >= 500) {
+        if (!k->failing_since)
+            k->failing_since = now;
+    } else {
+        k->failing_since = 0; /* the server answers */
+    }
     if (st->reason == ISM_KUBE_OK) {
         answered(k, c, t);
     } else if (c->tries > c->max_retries || !retryable(c->write, st, sent)) {
@@ -1103,6 +1110,14 @@ void ism_kube_cancel(ism_kube_t *k, ism_kube_call_t *c)
     unlink_call(k, c);
     k->n_calls--;
     call_free(c);
+}
+
+int64_t ism_kube_failing_ms(const ism_kube_t *k)
+{
+    if (!k || !k->failing_since)
+        return 0;
+    int64_t ms = ism_kube_now_ms() - k->failing_since;
+    return ms > 0 ? ms : 1;
 }
 
 size_t ism_kube_calls(const ism_kube_t *k)

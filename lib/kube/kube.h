@@ -170,6 +170,11 @@ void ism_kube_cancel(ism_kube_t *k, ism_kube_call_t *c);
 int ism_kube_wait(ism_kube_t *k, ism_kube_call_t *c, json_t **out, ism_kube_status_t *st,
                   ism_error_t *err);
 
+/* How long (ms) the server has been failing: since the first of the tries
+ * in a row that got no answer (transport failure, timeout) or a 5xx; 0
+ * once any try got an answer.  For readiness probes. */
+int64_t ism_kube_failing_ms(const ism_kube_t *k);
+
 /* Calls queued or in flight (callbacks not run yet). */
 size_t ism_kube_calls(const ism_kube_t *k);
 

@@ -1,13 +1,26 @@
-/* apply.c - writes of the reconcilers (apply.h), synchronous for now. */
+/* apply.c - writes of the reconcilers (apply.h), asynchronous on the
+ * client's loop: each submit copies its write and queues one call. */
 #include <config.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/apply.h"
 
+/* A write in flight: our copy of it, its call, the caller's callback. */
+struct pending {
+    struct applier *a;
+    struct write w;
+    ism_kube_call_t *call;
+    apply_done_f done;
+    void *arg;
+    struct pending *prev, *next;
+};
+
 struct applier {
     ism_kube_t *k;
+    struct pending *pending;    /* in flight */
     size_t in_flight;
     uint64_t writes, failures;
 };
@@ -92,6 +105,51 @@ const char *write_op_name(write_op_t op)
     return "?";
 }
 
+static void write_free(struct write *w)
+{
+    free(w->ns);
+    free(w->name);
+    free(w->uid);
+    json_decref(w->obj);
+}
+
+static void pending_unlink(struct applier *a, struct pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        a->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    a->in_flight--;
+}
+
+/* Tell the caller, then forget the write. */
+static void finish(struct pending *p, int rc, const ism_kube_status_t *st, json_t *answer,
+                   const ism_error_t *err)
+{
+    struct applier *a = p->a;
+
+    pending_unlink(a, p);
+    if (rc < 0)
+        a->failures++;
+    p->done(p->arg, &p->w, rc, st, rc == 0 ? answer : NULL, err);
+    write_free(&p->w);
+    free(p);
+}
+
+static void answered(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                     json_t *answer, const ism_error_t *err)
+{
+    struct pending *p = arg;
+    (void)k;
+
+    p->call = NULL;
+    if (rc < 0 && p->w.op == WRITE_DELETE && st->reason == ISM_KUBE_NOT_FOUND)
+        rc = 0; /* already gone: what the delete wanted */
+    finish(p, rc, st, answer, err);
+}
+
 struct applier *applier_create(ism_kube_t *k, ism_error_t *err)
 {
     struct applier *a;
@@ -111,47 +169,82 @@ struct applier *applier_create(ism_kube_t *k, ism_error_t *err)
 void applier_destroy(struct applier *a)
 {
     int saved = errno;
+    ism_kube_status_t st;
+    ism_error_t err = ISM_ERROR_INIT;
 
+    if (!a)
+        return;
+    memset(&st, 0, sizeof(st));
+    st.reason = ISM_KUBE_TRANSPORT;
+    snprintf(st.message, sizeof(st.message), "cancelled: isthmusd is stopping");
+    ism_err(&err, ECANCELED, "cancelled: isthmusd is stopping");
+    while (a->pending) {
+        struct pending *p = a->pending;
+        ism_kube_cancel(a->k, p->call);
+        p->call = NULL;
+        finish(p, -1, &st, NULL, &err);
+    }
     free(a);
     errno = saved;
 }
 
 int apply_submit(struct applier *a, const struct write *w, apply_done_f done, void *arg)
 {
-    ism_kube_status_t st;
     ism_error_t err = ISM_ERROR_INIT;
-    json_t *answer = NULL;
-    int rc;
+    struct pending *p;
+    bool failed = false;
 
-    if (!a || !w || !done) {
+    if (!a || !w || !done || !w->res || !w->name || (w->op != WRITE_DELETE && !w->obj)) {
         errno = EINVAL;
         return -1;
     }
-    memset(&st, 0, sizeof(st));
-    a->writes++;
-    a->in_flight++;
+    if (!(p = calloc(1, sizeof(*p))))
+        return -1;
+    p->a = a;
+    p->done = done;
+    p->arg = arg;
+    p->w.op = w->op;
+    p->w.res = w->res;
+    p->w.ns = dup_or_null(w->ns, &failed);
+    p->w.name = dup_or_null(w->name, &failed);
+    p->w.uid = dup_or_null(w->uid, &failed);
+    p->w.obj = json_incref(w->obj);
+    if (failed) {
+        write_free(&p->w);
+        free(p);
+        errno = ENOMEM;
+        return -1;
+    }
     switch (w->op) {
     case WRITE_CREATE:
-        rc = ism_kube_create_object(a->k, w->res, w->ns, w->obj, &answer, &st, &err);
+        p->call = ism_kube_create_object_async(a->k, w->res, w->ns, p->w.obj, answered, p, &err);
         break;
     case WRITE_UPDATE:
     case WRITE_UPDATE_STATUS:
-        rc = ism_kube_update(a->k, w->res, w->ns, w->obj,
-                             w->op == WRITE_UPDATE_STATUS ? "status" : NULL, &answer, &st, &err);
+        p->call = ism_kube_update_async(a->k, w->res, w->ns, p->w.obj,
+                                        w->op == WRITE_UPDATE_STATUS ? "status" : NULL,
+                                        answered, p, &err);
         break;
     case WRITE_DELETE:
-        rc = ism_kube_delete(a->k, w->res, w->ns, w->name, w->uid, NULL, &st, &err);
-        if (rc < 0 && st.reason == ISM_KUBE_NOT_FOUND)
-            rc = 0;
+        p->call = ism_kube_delete_async(a->k, w->res, w->ns, w->name, w->uid, NULL, answered,
+                                        p, &err);
         break;
     default:
-        rc = ism_err(&err, EINVAL, "unknown write %d", (int)w->op);
+        ism_err(&err, EINVAL, "unknown write %d", (int)w->op);
     }
-    if (rc < 0)
-        a->failures++;
-    a->in_flight--;
-    done(arg, w, rc, &st, rc == 0 ? answer : NULL, &err);
-    json_decref(answer);
+    if (!p->call) {
+        int errnum = errno;
+        write_free(&p->w);
+        free(p);
+        errno = errnum;
+        return -1;
+    }
+    a->writes++;
+    a->in_flight++;
+    p->next = a->pending;
+    if (p->next)
+        p->next->prev = p;
+    a->pending = p;
     return 0;
 }
 

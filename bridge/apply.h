@@ -2,11 +2,12 @@
  *
  * A reconciler plans (slices.h, mirror.h: pure functions) a list of
  * writes, then hands each to apply_submit with a callback that receives
- * the outcome.  Today the applier writes synchronously with the client
- * (kube.h) and calls the callback BEFORE apply_submit returns; it may
- * later answer from the loop instead, so callers mark the object in
- * flight before submitting and never plan a second write for it until its
- * callback ran.
+ * the outcome.  Writes are asynchronous (kube.h): apply_submit queues the
+ * write and returns; the callback runs later, from ism_kube_run, never
+ * before apply_submit returned.  Many writes are in flight at once (the
+ * bridge bounds them: BRIDGE_WRITES_PER_TURN), so callers mark the object
+ * in flight before submitting and never plan a second write for it until
+ * its callback ran.
  *
  * Threads: the applier belongs to the client's loop thread.
  */
@@ -60,13 +61,14 @@ typedef void (*apply_done_f)(void *arg, const struct write *w, int rc,
 struct applier;
 
 struct applier *applier_create(ism_kube_t *k, ism_error_t *err);
-/* NULL is fine; keeps errno.  Writes in flight get their callback first
- * (today there are none). */
+/* NULL is fine; keeps errno.  Writes in flight are cancelled and get their
+ * callback first (rc -1, ECANCELED): destroy the applier before the
+ * reconcilers whose callbacks those are. */
 void applier_destroy(struct applier *a);
 
-/* Write w (borrowed: copy what must outlive the call) and report to
- * done(arg, ...) -- today before returning.  Returns 0, or -1 when the
- * write could not even be started (then done is not called). */
+/* Write w (borrowed: the applier copies it; the callback gets the copy)
+ * and report to done(arg, ...) from the loop.  Returns 0, or -1 with errno
+ * when the write could not even be queued (then done is not called). */
 int apply_submit(struct applier *a, const struct write *w, apply_done_f done, void *arg);
 
 /* Writes submitted whose callback has not run yet. */

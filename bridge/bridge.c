@@ -101,23 +101,10 @@ static void rebuild_pool_map(struct bridge *b)
 
 static void poll_slurm(ism_kube_t *k, void *arg);
 
-/* Poll again after SlurmPollInterval.  Should the timer not be armed (out
- * of memory), bridge_work polls when it is due instead: the poll never
- * stops for the life of the process. */
+/* Poll again after SlurmPollInterval (arming cannot fail). */
 static void schedule_poll(struct bridge *b)
 {
-    int64_t ms = ism_config_get_int(b->cfg, "SlurmPollInterval") * 1000;
-
-    b->poll_timer = ism_kube_timer_add(b->kube, ms, poll_slurm, b);
-    if (b->poll_timer) {
-        b->poll_unarmed = false;
-        return;
-    }
-    if (!b->poll_unarmed)
-        ism_log_error("Slurm: cannot arm the poll timer: %s (polling from the loop)",
-                      strerror(errno));
-    b->poll_unarmed = true;
-    b->poll_due = ism_kube_now_ms() + ms;
+    ism_kube_timer_arm(b->kube, &b->poll_timer, ism_config_get_int(b->cfg, "SlurmPollInterval") * 1000);
 }
 
 static void slurm_failed(struct bridge *b, const struct ism_slurm_request *r, const char *what)
@@ -187,7 +174,6 @@ static void poll_slurm(ism_kube_t *k, void *arg)
     ism_error_t err = ISM_ERROR_INIT;
     (void)k;
 
-    b->poll_timer = NULL;
     if (b->poll_busy)
         return;
     memset(&b->nodes_req, 0, sizeof(b->nodes_req));
@@ -264,6 +250,18 @@ static ism_kube_t *connect_kube(const ism_config_t *cfg, ism_error_t *err)
     kc = path && *path ? ism_kube_config_load(path, NULL, err) : ism_kube_config_default(NULL, err);
     if (!kc)
         return NULL;
+    /* Each try ends within 5 s and a request is tried 4 times at most
+     * (backoff 200 ms .. 2 s): about 25 s in all, inside the Deployment's
+     * liveness allowance (3 x 10 s) even were the loop to wait, which it
+     * no longer does.  The elector's own requests are one try each,
+     * bounded by half of RenewDeadline (kube_leader.c), so a renewal round
+     * (a read and a write) ends before the deadline.  client-go's 10
+     * retries of up to 30 s would keep a write pending for minutes while
+     * the API server is down, for no gain: the reconcilers retry anyway. */
+    o.timeout_ms = 5000;
+    o.max_retries = 3;
+    o.backoff_base_ms = 200;
+    o.backoff_cap_ms = 2000;
     o.qps = (double)ism_config_get_int(cfg, "KubeQPS");
     o.burst = (int)ism_config_get_int(cfg, "KubeBurst");
     o.user_agent = "isthmusd/" PACKAGE_VERSION;
@@ -323,32 +321,49 @@ int bridge_create(struct bridge *b, const ism_config_t *cfg, ism_error_t *err)
         return -1;
     if (start_reconcilers(b, err) < 0 || start_leader(b, err) < 0)
         return -1;
+    ism_kube_timer_init(&b->poll_timer, poll_slurm, b);
     poll_slurm(b->kube, b);
     return 0;
 }
 
-/* The recorder's pending Events are written while the Lease is still held
- * (the write guard lets them through), and the reconcilers' writes still
- * in flight get a bounded wait; then the Lease goes.  The recorder is
- * destroyed first, so nothing it queued can be written by a replica that
- * no longer leads.  Today the recorder flushes synchronously; should it
- * answer from the loop, its pending writes join the wait below. */
+/* Drive the loop while busy(b) and the time lasts. */
+static void drive_while(struct bridge *b, bool (*busy)(const struct bridge *), int64_t until)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+
+    while (b->kube && busy(b) && ism_kube_now_ms() < until &&
+           ism_kube_run(b->kube, NULL, 0, (int)(until - ism_kube_now_ms()), &err) == 0)
+        ;
+}
+
+static bool writes_pending(const struct bridge *b)
+{
+    return ism_kube_recorder_pending(b->events) > 0 || apply_in_flight(b->apply) > 0;
+}
+
+static bool releasing(const struct bridge *b)
+{
+    return ism_kube_leader_releasing(b->leader);
+}
+
+/* The recorder's pending Events are sent while the Lease is still held
+ * (the write guard lets them through), and they and the reconcilers'
+ * writes still in flight get a bounded wait; then the recorder goes, so
+ * nothing it queued can be written by a replica that no longer leads, and
+ * then the Lease, with a bounded wait for its release. */
 void bridge_stop(struct bridge *b)
 {
     ism_error_t err = ISM_ERROR_INIT;
     int64_t until = ism_kube_now_ms() + STOP_EVENTS_MS;
 
     b->stopping = true;
-    if (b->events) {
-        ism_kube_recorder_flush(b->events);
-        ism_kube_recorder_destroy(b->events);
-        b->events = NULL;
-    }
-    while (b->kube && apply_in_flight(b->apply) > 0 && ism_kube_now_ms() < until &&
-           ism_kube_run(b->kube, NULL, 0, (int)(until - ism_kube_now_ms()), &err) == 0)
-        ;
+    ism_kube_recorder_flush(b->events);
+    drive_while(b, writes_pending, until);
+    ism_kube_recorder_destroy(b->events);
+    b->events = NULL;
     if (b->leader && ism_kube_leader_release(b->leader, &err) < 0)
         ism_log_warn("giving the Lease up: %s", err.text);
+    drive_while(b, releasing, ism_kube_now_ms() + STOP_EVENTS_MS);
     ism_kube_leader_destroy(b->leader);
     b->leader = NULL;
 }
@@ -360,12 +375,13 @@ void bridge_destroy(struct bridge *b)
     bridge_stop(b);
     /* The agent runs the callbacks it still owes (as cancelled). */
     ism_slurm_agent_destroy(b->slurm);
-    if (b->kube)
-        ism_kube_timer_cancel(b->kube, b->poll_timer);
+    ism_kube_timer_disarm(b->kube, &b->poll_timer);
+    /* Writes still in flight are told they were cancelled while their
+     * reconcilers still exist. */
+    applier_destroy(b->apply);
     mirror_destroy(b->mirror);
     slices_destroy(b->slices);
     ism_kube_informer_destroy(b->nodes);
-    applier_destroy(b->apply);
     ism_kube_destroy(b->kube);
     ism_slurm_jobs_destroy(b->sjobs);
     ism_slurm_nodes_destroy(b->snodes);
@@ -375,6 +391,19 @@ void bridge_destroy(struct bridge *b)
 }
 
 /* ------------------------------------------------------------ the turn */
+
+int64_t bridge_failing_ms(const struct bridge *b)
+{
+    int64_t ms = ism_kube_failing_ms(b->kube), v;
+
+    if ((v = ism_kube_informer_failing_ms(b->nodes)) > ms)
+        ms = v;
+    if ((v = ism_kube_informer_failing_ms(slices_informer(b->slices))) > ms)
+        ms = v;
+    if ((v = ism_kube_informer_failing_ms(mirror_informer(b->mirror))) > ms)
+        ms = v;
+    return ms;
+}
 
 bool bridge_synced(const struct bridge *b)
 {
@@ -407,13 +436,6 @@ int bridge_work(struct bridge *b)
     int budget = BRIDGE_WRITES_PER_TURN - (int)apply_in_flight(b->apply), wait = -1;
 
     ism_slurm_agent_dispatch(b->slurm);
-    if (b->poll_unarmed && !b->stopping) {
-        int64_t left = b->poll_due - ism_kube_now_ms();
-        if (left <= 0)
-            poll_slurm(b->kube, b);
-        else
-            wait = sooner(wait, left);
-    }
     if (ism_kube_informer_synced(b->nodes) && b->pool_map_stale)
         rebuild_pool_map(b);
     if (!bridge_may_write(b))

@@ -63,9 +63,7 @@ struct bridge {
 
     /* Slurm polling: nodes then jobs, every SlurmPollInterval */
     struct ism_slurm_request nodes_req, jobs_req;
-    ism_kube_timer_t *poll_timer;
-    bool poll_unarmed;            /* the timer could not be armed: bridge_work polls */
-    int64_t poll_due;             /* then, when (monotonic ms) */
+    ism_kube_timer_t poll_timer;
     bool poll_busy;               /* requests with the agent */
     bool slurm_down;              /* the last poll failed (logged once) */
 
@@ -83,8 +81,11 @@ void bridge_destroy(struct bridge *b);
  * reconcile.  Returns how long the loop may sleep (ms; 0 when work is
  * left, -1 for no limit). */
 int bridge_work(struct bridge *b);
-/* Every informer has its first list. */
+/* Every informer holds a whole list (its first, or the last relist). */
 bool bridge_synced(const struct bridge *b);
+/* How long (ms) the API server has been failing: the longest of the
+ * informers' failing times and the client's (kube.h); 0 when all is well. */
+int64_t bridge_failing_ms(const struct bridge *b);
 
 /* True while this replica holds the Lease (always without election). */
 bool bridge_leading(const struct bridge *b);

@@ -251,8 +251,14 @@ static bool healthy(void *arg, char *why, size_t n)
 static bool ready(void *arg, char *why, size_t n)
 {
     struct daemon *d = arg;
+    int64_t failing = bridge_failing_ms(&d->b);
+    if (failing > ism_config_get_int(d->cfg, "ReadyFailingTime") * 1000) {
+        snprintf(why, n, "the Kubernetes API server has been failing for %lld s",
+                 (long long)(failing / 1000));
+        return false;
+    }
     if (!bridge_synced(&d->b)) {
-        snprintf(why, n, "Kubernetes caches not synced yet");
+        snprintf(why, n, "Kubernetes caches not synced");
         return false;
     }
     if (!d->b.snodes) {
@@ -260,6 +266,43 @@ static bool ready(void *arg, char *why, size_t n)
         return false;
     }
     return true;
+}
+
+/* The informers' counters, one metric name at a time (ism_metric wants
+ * the samples of a name together), labelled with the resource. */
+static void informer_metrics(ism_metrics_t *m, const struct bridge *b)
+{
+    static const char *const names[3] = { "nodes", "resourceslices", "resourceclaims" };
+    static const struct {
+        const char *name, *type, *help;
+    } rows[] = {
+        { "isthmus_informer_synced", "gauge", "1 while the cache holds a whole list." },
+        { "isthmus_informer_failing_seconds", "gauge", "How long lists or watches have failed." },
+        { "isthmus_informer_lists_total", "counter", "Lists done." },
+        { "isthmus_informer_watches_total", "counter", "Watches started." },
+        { "isthmus_informer_events_total", "counter", "Watch events applied." },
+        { "isthmus_informer_gone_total", "counter", "410 Gone answers that forced a relist." },
+        { "isthmus_informer_errors_total", "counter", "Lists and watches that failed." },
+    };
+    const ism_kube_informer_t *inf[3] = { b->nodes, slices_informer(b->slices),
+                                          mirror_informer(b->mirror) };
+    ism_kube_informer_stats_t s[3];
+
+    for (int i = 0; i < 3; i++) {
+        memset(&s[i], 0, sizeof(s[i]));
+        ism_kube_informer_stats(inf[i], &s[i]);
+    }
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        for (int i = 0; i < 3; i++) {
+            double v[] = { ism_kube_informer_synced(inf[i]) ? 1 : 0,
+                           (double)ism_kube_informer_failing_ms(inf[i]) / 1000.0,
+                           (double)s[i].lists, (double)s[i].watches, (double)s[i].events,
+                           (double)s[i].gone, (double)s[i].errors };
+            char labels[64];
+            snprintf(labels, sizeof(labels), "resource=\"%s\"", names[i]);
+            ism_metric(m, rows[r].name, rows[r].type, rows[r].help, labels, v[r]);
+        }
+    }
 }
 
 static int metrics(void *arg, ism_metrics_t *m)
@@ -304,6 +347,24 @@ static int metrics(void *arg, ism_metrics_t *m)
     ism_metric(m, "isthmus_reconcile_errors_total", "counter",
                "Reconciles that failed and were retried later.", NULL,
                (double)b->reconcile_errors);
+    ism_metric(m, "isthmus_kube_calls_in_flight", "gauge",
+               "Kubernetes requests queued or in flight.", NULL, (double)ism_kube_calls(b->kube));
+    ism_metric(m, "isthmus_kube_failing_seconds", "gauge",
+               "How long the API server has been failing (0: it answers).", NULL,
+               (double)bridge_failing_ms(b) / 1000.0);
+    informer_metrics(m, b);
+    ism_kube_recorder_stats_t rs = { 0 };
+    ism_kube_recorder_stats(b->events, &rs);
+    ism_metric(m, "isthmus_events_recorded_total", "counter", "Events recorded.", NULL,
+               (double)rs.recorded);
+    ism_metric(m, "isthmus_events_created_total", "counter", "Event objects created.", NULL,
+               (double)rs.created);
+    ism_metric(m, "isthmus_events_series_total", "counter", "Event series updates written.",
+               NULL, (double)rs.series);
+    ism_metric(m, "isthmus_events_dropped_total", "counter",
+               "Events refused by the per-object limit.", NULL, (double)rs.dropped);
+    ism_metric(m, "isthmus_events_failed_total", "counter", "Event writes that failed.", NULL,
+               (double)rs.failed);
     return 0;
 }
 

@@ -419,6 +419,11 @@ struct mirror *mirror_create(const struct mirror_ctx *ctx, ism_error_t *err)
     return m;
 }
 
+ism_kube_informer_t *mirror_informer(const struct mirror *x)
+{
+    return x ? x->cache : NULL;
+}
+
 bool mirror_synced(const struct mirror *m)
 {
     return m && ism_kube_informer_synced(m->cache);

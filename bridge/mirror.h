@@ -82,6 +82,8 @@ struct mirror;
 
 struct mirror *mirror_create(const struct mirror_ctx *ctx, ism_error_t *err);
 void mirror_destroy(struct mirror *m); /* NULL is fine; before the client */
+/* Its informer (for readiness and /metrics), or NULL; borrowed. */
+ism_kube_informer_t *mirror_informer(const struct mirror *x);
 bool mirror_synced(const struct mirror *m);
 /* A new job snapshot (borrowed until the next call or destroy). */
 void mirror_jobs_changed(struct mirror *m, const ism_slurm_jobs_t *jobs);

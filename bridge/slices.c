@@ -648,6 +648,11 @@ struct slices *slices_create(const struct slices_ctx *ctx, ism_error_t *err)
     return s;
 }
 
+ism_kube_informer_t *slices_informer(const struct slices *x)
+{
+    return x ? x->cache : NULL;
+}
+
 bool slices_synced(const struct slices *s)
 {
     return s && ism_kube_informer_synced(s->cache);

@@ -89,6 +89,8 @@ struct slices *slices_create(const struct slices_ctx *ctx, ism_error_t *err);
 /* NULL is fine; keeps errno.  Before the client. */
 void slices_destroy(struct slices *s);
 /* The reconciler's cache has its first list. */
+/* Its informer (for readiness and /metrics), or NULL; borrowed. */
+ism_kube_informer_t *slices_informer(const struct slices *x);
 bool slices_synced(const struct slices *s);
 
 /* Mark one pool, or every known pool, for a reconcile. */

@@ -1,10 +1,14 @@
 /* kube.c - the client: connections, the event loop, timers, the rate
- * limiter and synchronous requests with retries.  See kube.h.
+ * limiter and asynchronous calls with retries.  See kube.h.
  *
- * Every transfer, request or watch stream, is an easy handle on the one
- * multi handle.  A synchronous request drives the multi handle until its
- * own transfer is done; streams that make progress meanwhile only buffer,
- * and what they buffered is dispatched from ism_kube_run.
+ * Every transfer, a try of a call or a watch stream, is an easy handle on
+ * the one multi handle.  A call is a small state machine advanced by
+ * advance(): QUEUED (waiting for its time: a backoff, a rate-limit token)
+ * -> SENDING (a transfer on the multi handle) -> back to QUEUED for a retry
+ * or the next page, or DONE (on the client's done list until ism_kube_run
+ * hands it to its callback, or until ism_kube_wait collects it).  advance()
+ * never runs a caller's callback, so it may run anywhere: in ism_kube_run
+ * and in ism_kube_wait.
  */
 #include <config.h>
 
@@ -17,8 +21,8 @@
 #include <unistd.h>
 
 #include "lib/kube/kube_internal.h"
+#include "lib/util/backoff.h"
 #include "lib/util/log.h"
-#include "lib/util/random.h"
 
 #define MAX_BODY (64u << 20)   /* a bigger answer is hostile or a bug */
 #define MAX_DISPATCHERS 8
@@ -48,11 +52,32 @@ struct ism_kube_stream {
     size_t head_len;
 };
 
-struct ism_kube_timer {
-    int64_t due;
-    ism_kube_timer_f fn;
+typedef enum { CALL_QUEUED, CALL_SENDING, CALL_DONE } call_state_t;
+
+struct ism_kube_call {
+    ism_kube_t *k;
+    char *method, *path, *body, *content_type;
+    bool write;
+    ism_kube_call_f done;      /* NULL: collected by ism_kube_wait */
     void *arg;
-    struct ism_kube_timer *next;
+    call_state_t state;
+    int64_t not_before;        /* QUEUED: monotonic ms of the next try */
+    int64_t deadline;          /* SENDING: the write guard's, or 0 */
+    int tries;                 /* of the current request */
+    int max_retries;
+    long timeout_ms;
+    bool unguarded;
+    transfer_t *t;             /* SENDING */
+    ism_kube_page_f page;      /* a call of several requests */
+    void (*page_free)(void *);
+    void *page_state;
+    /* the outcome */
+    int rc;
+    int errnum;
+    ism_kube_status_t st;
+    ism_error_t err;
+    json_t *answer;
+    struct ism_kube_call *next;
 };
 
 struct ism_kube {
@@ -61,7 +86,12 @@ struct ism_kube {
     char *user_agent;
     CURLM *multi;
     transfer_t *transfers;
-    ism_kube_timer_t *timers;  /* sorted by due time */
+    ism_kube_call_t *calls;    /* QUEUED and SENDING, in submission order */
+    ism_kube_call_t *done, **done_tail; /* DONE, callbacks not run yet */
+    size_t n_calls;            /* on either list */
+    ism_kube_timer_t *timers;  /* armed, sorted by due time */
+    uint64_t timer_gen;        /* run_timers passes */
+    int64_t failing_since;     /* first try without an answer (or a 5xx) in a row, or 0 */
     struct {
         ism_kube_dispatch_f fn;
         void *arg;
@@ -87,65 +117,66 @@ int64_t ism_kube_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t ism_kube_jitter(int64_t n)
-{
-    return ism_random_below(n);
-}
-
 /* ------------------------------------------------------------------ timers */
 
-ism_kube_timer_t *ism_kube_timer_add(ism_kube_t *k, int64_t delay_ms, ism_kube_timer_f fn,
-                                     void *arg)
+void ism_kube_timer_init(ism_kube_timer_t *t, ism_kube_timer_f fn, void *arg)
 {
-    ism_kube_timer_t *t, **pp;
-
-    if (!k || !fn) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (!(t = calloc(1, sizeof(*t))))
-        return NULL;
-    t->due = ism_kube_now_ms() + (delay_ms > 0 ? delay_ms : 0);
+    if (!t)
+        return;
+    memset(t, 0, sizeof(*t));
     t->fn = fn;
     t->arg = arg;
-    for (pp = &k->timers; *pp && (*pp)->due <= t->due; pp = &(*pp)->next)
-        ;
-    t->next = *pp;
-    *pp = t;
-    return t;
 }
 
-void ism_kube_timer_cancel(ism_kube_t *k, ism_kube_timer_t *t)
+bool ism_kube_timer_armed(const ism_kube_timer_t *t)
 {
-    if (!k || !t)
+    return t && t->armed;
+}
+
+void ism_kube_timer_disarm(ism_kube_t *k, ism_kube_timer_t *t)
+{
+    if (!k || !t || !t->armed)
         return;
     for (ism_kube_timer_t **pp = &k->timers; *pp; pp = &(*pp)->next) {
         if (*pp == t) {
             *pp = t->next;
-            free(t);
-            return;
+            break;
         }
     }
+    t->armed = false;
+    t->next = NULL;
 }
 
-/* Run the timers that are due now (not those they add). */
+void ism_kube_timer_arm(ism_kube_t *k, ism_kube_timer_t *t, int64_t delay_ms)
+{
+    ism_kube_timer_t **pp;
+
+    if (!k || !t || !t->fn)
+        return;
+    ism_kube_timer_disarm(k, t);
+    t->due = ism_kube_now_ms() + (delay_ms > 0 ? delay_ms : 0);
+    for (pp = &k->timers; *pp && (*pp)->due <= t->due; pp = &(*pp)->next)
+        ;
+    t->next = *pp;
+    *pp = t;
+    t->armed = true;
+    t->gen = k->timer_gen;
+}
+
+/* Run the timers that are due now, not those they arm: a timer armed
+ * during this pass has this pass's generation, and sorts after every timer
+ * that was due when the pass began. */
 static void run_timers(ism_kube_t *k)
 {
     int64_t now = ism_kube_now_ms();
-    ism_kube_timer_t *due = NULL, **tail = &due;
+    uint64_t gen = ++k->timer_gen;
 
-    while (k->timers && k->timers->due <= now) {
+    while (k->timers && k->timers->due <= now && k->timers->gen != gen) {
         ism_kube_timer_t *t = k->timers;
         k->timers = t->next;
         t->next = NULL;
-        *tail = t;
-        tail = &t->next;
-    }
-    while (due) {
-        ism_kube_timer_t *t = due;
-        due = t->next;
+        t->armed = false;
         t->fn(k, t->arg);
-        free(t);
     }
 }
 
@@ -190,7 +221,12 @@ ism_kube_t *ism_kube_create(const ism_kube_config_t *cfg, const ism_kube_options
     k->opts.user_agent = k->user_agent;
     if (!(k->multi = curl_multi_init()))
         goto nomem;
-    curl_multi_setopt(k->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (curl_multi_setopt(k->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK) {
+        ism_err(err, EIO, "kube client: libcurl cannot multiplex (HTTP/2)");
+        ism_kube_destroy(k);
+        return NULL;
+    }
+    k->done_tail = &k->done;
     k->tokens = opts->burst;
     k->tokens_at = ism_kube_now_ms();
     return k;
@@ -214,17 +250,22 @@ void ism_kube_destroy(ism_kube_t *k)
         free(t->stream);
         transfer_free(t);
     }
-    while (k->timers) {
+    while (k->calls || k->done) {
+        ism_kube_call_t *c = k->calls ? k->calls : k->done;
+        ism_kube_cancel(k, c);
+    }
+    while (k->timers) { /* the owners' structs: only unlink them */
         ism_kube_timer_t *t = k->timers;
         k->timers = t->next;
-        free(t);
+        t->next = NULL;
+        t->armed = false;
     }
     if (k->multi)
         curl_multi_cleanup(k->multi);
     ism_kube_config_destroy(k->cfg);
     free(k->user_agent);
     if (k->token)
-        memset(k->token, 0, strlen(k->token));
+        explicit_bzero(k->token, strlen(k->token));
     free(k->token);
     free(k);
     errno = saved;
@@ -299,9 +340,14 @@ static int refresh_token(ism_kube_t *k, ism_error_t *err)
     buf[n] = '\0';
     if (n == 0 || strpbrk(buf, "\r\n"))
         return ism_err(err, EINVAL, "token file %s: empty or not one line", k->cfg->token_file);
-    free(k->token);
-    if (!(k->token = strdup(buf)))
+    char *fresh = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    if (!fresh)
         return ism_err(err, ENOMEM, "out of memory");
+    if (k->token)
+        explicit_bzero(k->token, strlen(k->token));
+    free(k->token);
+    k->token = fresh;
     k->token_stat = sb;
     return 0;
 }
@@ -399,38 +445,49 @@ static bool add_header(transfer_t *t, const char *line)
     return true;
 }
 
+/* curl_easy_setopt, remembering the first failure in *bad (an option
+ * this libcurl lacks, or out of memory for the copy of a string or blob). */
+#define SETOPT(e, opt, val, bad)                                \
+    do {                                                        \
+        if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK)    \
+            *(bad) = *(bad) ? *(bad) : #opt;                    \
+    } while (0)
+
 /* TLS, credentials and connection options shared by every transfer. */
 static int setup_tls(ism_kube_t *k, CURL *e, transfer_t *t, ism_error_t *err)
 {
     const ism_kube_config_t *c = k->cfg;
+    const char *bad = NULL;
 
     if (c->insecure) {
         if (!k->warned_insecure)
             ism_log_warn("kube client: TLS verification is off for %s "
                          "(insecure-skip-tls-verify in the kubeconfig)", c->server);
         k->warned_insecure = true;
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        SETOPT(e, CURLOPT_SSL_VERIFYPEER, 0L, &bad);
+        SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L, &bad);
     } else if (c->ca_data) {
         struct curl_blob blob = { c->ca_data, c->ca_data_len, CURL_BLOB_COPY };
-        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+        SETOPT(e, CURLOPT_CAINFO_BLOB, &blob, &bad);
     } else if (c->ca_file) {
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+        SETOPT(e, CURLOPT_CAINFO, c->ca_file, &bad);
     }
     if (c->cert_data) {
         struct curl_blob blob = { c->cert_data, c->cert_data_len, CURL_BLOB_COPY };
-        curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob);
+        SETOPT(e, CURLOPT_SSLCERT_BLOB, &blob, &bad);
     } else if (c->cert_file) {
-        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+        SETOPT(e, CURLOPT_SSLCERT, c->cert_file, &bad);
     }
     if (c->key_data) {
         struct curl_blob blob = { c->key_data, c->key_data_len, CURL_BLOB_COPY };
-        curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob);
+        SETOPT(e, CURLOPT_SSLKEY_BLOB, &blob, &bad);
     } else if (c->key_file) {
-        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+        SETOPT(e, CURLOPT_SSLKEY, c->key_file, &bad);
     }
     if (c->proxy_url)
-        curl_easy_setopt(e, CURLOPT_PROXY, c->proxy_url);
+        SETOPT(e, CURLOPT_PROXY, c->proxy_url, &bad);
+    if (bad)
+        return ism_err(err, EIO, "kube client: libcurl refused %s (TLS or proxy settings)", bad);
     if (refresh_token(k, err) < 0)
         return -1;
     const char *token = c->token ? c->token : k->token;
@@ -439,7 +496,7 @@ static int setup_tls(ism_kube_t *k, CURL *e, transfer_t *t, ism_error_t *err)
         if (asprintf(&line, "Authorization: Bearer %s", token) < 0)
             return ism_err(err, ENOMEM, "out of memory");
         bool ok = add_header(t, line);
-        memset(line, 0, strlen(line));
+        explicit_bzero(line, strlen(line));
         free(line);
         if (!ok)
             return ism_err(err, ENOMEM, "out of memory");
@@ -484,12 +541,18 @@ static int setup_url(ism_kube_t *k, CURL *e, const char *path, struct curl_slist
             return ism_err(err, EINVAL, "cannot combine server %s with tls-server-name %s",
                            k->cfg->server, k->cfg->tls_server_name);
         }
-        curl_easy_setopt(e, CURLOPT_CONNECT_TO, *connect_to);
+        if (curl_easy_setopt(e, CURLOPT_CONNECT_TO, *connect_to) != CURLE_OK) {
+            free(url);
+            return ism_err(err, EIO, "kube client: libcurl refused CURLOPT_CONNECT_TO");
+        }
     } else if (asprintf(&url, "%s%s", k->cfg->server, path) < 0) {
         return ism_err(err, ENOMEM, "out of memory");
     }
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    CURLcode rc_url = curl_easy_setopt(e, CURLOPT_URL, url);
     free(url);
+    if (rc_url != CURLE_OK)
+        return ism_err(err, rc_url == CURLE_OUT_OF_MEMORY ? ENOMEM : EINVAL,
+                       "kube client: libcurl refused the URL of %s", path);
     return 0;
 }
 
@@ -509,26 +572,31 @@ static transfer_t *transfer_new(ism_kube_t *k, const char *method, const char *p
     }
     t->k = k;
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, k->user_agent);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    const char *bad = NULL;
+    SETOPT(e, CURLOPT_PRIVATE, t, &bad);
+    SETOPT(e, CURLOPT_NOSIGNAL, 1L, &bad);
+    SETOPT(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS, &bad);
+    SETOPT(e, CURLOPT_PIPEWAIT, 1L, &bad);
+    SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L, &bad);
+    SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L, &bad);
+    SETOPT(e, CURLOPT_PROTOCOLS_STR, "https", &bad);
+    SETOPT(e, CURLOPT_USERAGENT, k->user_agent, &bad);
+    SETOPT(e, CURLOPT_WRITEFUNCTION, on_body, &bad);
+    SETOPT(e, CURLOPT_WRITEDATA, t, &bad);
+    SETOPT(e, CURLOPT_HEADERFUNCTION, on_header, &bad);
+    SETOPT(e, CURLOPT_HEADERDATA, t, &bad);
+    SETOPT(e, CURLOPT_ACCEPT_ENCODING, "", &bad);
     if (timeout_ms > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+        SETOPT(e, CURLOPT_TIMEOUT_MS, timeout_ms, &bad);
     if (strcmp(method, "GET") != 0)
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        SETOPT(e, CURLOPT_CUSTOMREQUEST, method, &bad);
     if (body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+        SETOPT(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body), &bad);
+        SETOPT(e, CURLOPT_COPYPOSTFIELDS, body, &bad);
+    }
+    if (bad) {
+        ism_err(err, EIO, "kube client: libcurl refused %s", bad);
+        goto error;
     }
     snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
     if (!add_header(t, "Accept: application/json") || (body && !add_header(t, ct))) {
@@ -537,7 +605,10 @@ static transfer_t *transfer_new(ism_kube_t *k, const char *method, const char *p
     }
     if (setup_tls(k, e, t, err) < 0 || setup_url(k, e, path, &t->connect_to, err) < 0)
         goto error;
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers) != CURLE_OK) {
+        ism_err(err, EIO, "kube client: libcurl refused the headers");
+        goto error;
+    }
     t->next = k->transfers;
     k->transfers = t;
     return t;
@@ -674,139 +745,146 @@ static void finish_streams(ism_kube_t *k)
     }
 }
 
-/* ------------------------------------------------------------------ the loop */
+/* ------------------------------------------------------------------ calls */
 
-int ism_kube_run(ism_kube_t *k, struct pollfd *extra, unsigned n_extra, int timeout_ms,
-                 ism_error_t *err)
+static void call_free(ism_kube_call_t *c)
 {
-    struct curl_waitfd w[16];
-    int wait_ms = timeout_ms < 0 ? 3600 * 1000 : timeout_ms;
-
-    if (!k || n_extra > 16 || (n_extra && !extra))
-        return ism_err(err, EINVAL, "ism_kube_run: bad arguments");
-    if (k->timers) {
-        int64_t until = k->timers->due - ism_kube_now_ms();
-        if (until < wait_ms)
-            wait_ms = until < 0 ? 0 : (int)until;
+    if (!c)
+        return;
+    if (c->t) {
+        unlink_transfer(c->k, c->t);
+        transfer_free(c->t);
     }
-    for (unsigned i = 0; i < n_extra; i++) {
-        w[i].fd = extra[i].fd;
-        w[i].events = (short)(((extra[i].events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
-                              ((extra[i].events & POLLPRI) ? CURL_WAIT_POLLPRI : 0) |
-                              ((extra[i].events & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
-        w[i].revents = 0;
-    }
-    if (drive(k, w, n_extra, wait_ms, err) < 0)
-        return -1;
-    for (unsigned i = 0; i < n_extra; i++)
-        extra[i].revents = (short)(((w[i].revents & CURL_WAIT_POLLIN) ? POLLIN : 0) |
-                                   ((w[i].revents & CURL_WAIT_POLLPRI) ? POLLPRI : 0) |
-                                   ((w[i].revents & CURL_WAIT_POLLOUT) ? POLLOUT : 0));
-    for (int i = 0; i < MAX_DISPATCHERS; i++)
-        if (k->dispatch[i].fn)
-            k->dispatch[i].fn(k, k->dispatch[i].arg);
-    finish_streams(k);
-    run_timers(k);
-    return 0;
+    if (c->page_free)
+        c->page_free(c->page_state);
+    free(c->method);
+    free(c->path);
+    free(c->body);
+    free(c->content_type);
+    json_decref(c->answer);
+    free(c);
 }
 
-/* ------------------------------------------------------------------ requests */
-
-/* Wait while driving the loop (streams keep buffering) for ms. */
-static int wait_driving(ism_kube_t *k, int64_t ms, ism_error_t *err)
+/* Take c off whichever list holds it (none for a collected sync call). */
+static void unlink_call(ism_kube_t *k, ism_kube_call_t *c)
 {
-    int64_t until = ism_kube_now_ms() + ms;
-    for (int64_t now = ism_kube_now_ms(); now < until; now = ism_kube_now_ms())
-        if (drive(k, NULL, 0, (int)(until - now), err) < 0)
-            return -1;
-    return 0;
+    ism_kube_call_t **pp;
+
+    for (pp = &k->calls; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            c->next = NULL;
+            return;
+        }
+    }
+    for (pp = &k->done; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            if (k->done_tail == &c->next)
+                k->done_tail = pp;
+            c->next = NULL;
+            return;
+        }
+    }
 }
 
-/* Take one token from the bucket, waiting for it if need be. */
-static int rate_limit(ism_kube_t *k, ism_error_t *err)
+/* The call is over: keep its outcome; a call with a callback waits on the
+ * done list for ism_kube_run, a sync call for its ism_kube_wait. */
+static void complete(ism_kube_t *k, ism_kube_call_t *c, int rc, int errnum)
+{
+    unlink_call(k, c);
+    c->state = CALL_DONE;
+    c->rc = rc;
+    c->errnum = rc < 0 ? (errnum ? errnum : EIO) : 0;
+    if (c->done) {
+        *k->done_tail = c;
+        k->done_tail = &c->next;
+    }
+}
+
+/* Failed for good with the status in c->st. */
+static void fail(ism_kube_t *k, ism_kube_call_t *c)
+{
+    const ism_kube_status_t *st = &c->st;
+    int errnum = ism_kube_reason_errno(st->reason);
+
+    k->stats.failures++;
+    ism_err(&c->err, errnum, "%s %s: %s%s%s (HTTP %ld)", c->method, c->path,
+            ism_kube_reason_name(st->reason), st->message[0] ? ": " : "", st->message,
+            st->http_code);
+    complete(k, c, -1, errnum);
+}
+
+/* Refill the bucket; true (a token taken) when one is there. */
+static bool take_token(ism_kube_t *k, int64_t now)
 {
     if (k->opts.qps <= 0)
-        return 0;
-    for (;;) {
-        int64_t now = ism_kube_now_ms();
-        k->tokens += (double)(now - k->tokens_at) * k->opts.qps / 1000.0;
-        if (k->tokens > k->opts.burst)
-            k->tokens = k->opts.burst;
-        k->tokens_at = now;
-        if (k->tokens >= 1.0) {
-            k->tokens -= 1.0;
-            return 0;
-        }
-        int64_t ms = (int64_t)((1.0 - k->tokens) * 1000.0 / k->opts.qps) + 1;
-        if (wait_driving(k, ms, err) < 0)
-            return -1;
-    }
+        return true;
+    k->tokens += (double)(now - k->tokens_at) * k->opts.qps / 1000.0;
+    if (k->tokens > k->opts.burst)
+        k->tokens = k->opts.burst;
+    k->tokens_at = now;
+    if (k->tokens < 1.0)
+        return false;
+    k->tokens -= 1.0;
+    return true;
 }
 
-/* One try: send, wait for the answer, decode.  Returns the transfer (for
- * its body), or NULL after filling st for a transport failure. */
-static transfer_t *attempt(ism_kube_t *k, const char *method, const char *path,
-                           const char *body, const char *content_type, int64_t deadline,
-                           ism_kube_status_t *st, bool *sent, ism_error_t *err)
+/* When the bucket has a token again (monotonic ms). */
+static int64_t token_due(const ism_kube_t *k)
 {
-    int64_t timeout = k->opts.timeout_ms;
-    if (deadline && deadline - ism_kube_now_ms() < timeout)
-        timeout = deadline - ism_kube_now_ms();
-    transfer_t *t = transfer_new(k, method, path, body, content_type, timeout > 0 ? timeout : 1,
-                                 err);
-    long code = 0;
+    if (k->opts.qps <= 0 || k->tokens >= 1.0)
+        return 0;
+    return k->tokens_at + (int64_t)((1.0 - k->tokens) * 1000.0 / k->opts.qps) + 1;
+}
 
-    *sent = false;
-    if (!t)
-        return NULL;
-    if (curl_multi_add_handle(k->multi, t->easy) != CURLM_OK) {
+/* Start one try of c: ask the write guard, add a transfer. */
+static void start_try(ism_kube_t *k, ism_kube_call_t *c, int64_t now)
+{
+    long timeout = c->timeout_ms;
+    transfer_t *t;
+
+    c->deadline = 0;
+    if (c->write && k->guard && !c->unguarded) {
+        int64_t left = k->guard(k->guard_arg);
+        if (left <= 0) {
+            c->st.reason = ISM_KUBE_NOT_LEADER;
+            c->st.http_code = 0;
+            snprintf(c->st.message, sizeof(c->st.message), "not the leader: write refused");
+            ism_err(&c->err, EPERM, "%s %s: not the leader, write refused", c->method, c->path);
+            complete(k, c, -1, EPERM);
+            return;
+        }
+        c->deadline = now + left;
+        if (left < timeout)
+            timeout = (long)left;
+    }
+    c->tries++;
+    c->st.attempts = c->tries;
+    k->stats.requests++;
+    k->stats.writes += c->write;
+    k->stats.retries += c->tries > 1;
+    t = transfer_new(k, c->method, c->path, c->body, c->content_type, timeout > 0 ? timeout : 1,
+                     &c->err);
+    if (t && curl_multi_add_handle(k->multi, t->easy) != CURLM_OK) {
         unlink_transfer(k, t);
         transfer_free(t);
-        ism_err(err, EIO, "kube client: cannot add the transfer");
-        return NULL;
+        t = NULL;
+        ism_err(&c->err, EIO, "%s %s: cannot add the transfer", c->method, c->path);
     }
-    while (!t->done)
-        if (drive(k, NULL, 0, 1000, err) < 0)
-            break;
-    unlink_transfer(k, t);
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (!t->done || (t->result != CURLE_OK && !t->too_big)) {
-        /* Past connecting, a write may have reached the server. */
-        *sent = t->result != CURLE_COULDNT_CONNECT && t->result != CURLE_COULDNT_RESOLVE_HOST &&
-                t->result != CURLE_SSL_CONNECT_ERROR && t->result != CURLE_PEER_FAILED_VERIFICATION;
-        transport_status(t, st);
-        transfer_free(t);
-        return NULL;
+    if (!t) {
+        c->st.reason = ISM_KUBE_TRANSPORT;
+        k->stats.failures++;
+        complete(k, c, -1, errno);
+        return;
     }
-    *sent = true;
-    if (deadline && ism_kube_now_ms() > deadline) {
-        /* Done, but after this process stopped being allowed to write:
-         * whatever the answer says, nobody may count on it. */
-        st->reason = ISM_KUBE_TIMEOUT;
-        st->http_code = code;
-        snprintf(st->message, sizeof(st->message),
-                 "the write guard's deadline passed during the request; it may or may not "
-                 "have been applied");
-        transfer_free(t);
-        return NULL;
-    }
-    if (t->too_big) {
-        st->reason = ISM_KUBE_BAD_RESPONSE;
-        st->http_code = code;
-        snprintf(st->message, sizeof(st->message), "answer larger than %u MiB", MAX_BODY >> 20);
-        transfer_free(t);
-        return NULL;
-    }
-    ism_kube_status_decode(code, t->body, t->len, st);
-    if (t->retry_after > st->retry_after)
-        st->retry_after = (int)t->retry_after;
-    return t;
+    c->t = t;
+    c->state = CALL_SENDING;
 }
 
 /* Whether a failed try is worth another. */
-static bool retryable(const char *method, const ism_kube_status_t *st, bool sent)
+static bool retryable(bool write, const ism_kube_status_t *st, bool sent)
 {
-    bool write = strcmp(method, "GET") != 0;
     switch (st->reason) {
     case ISM_KUBE_TRANSPORT:
         return !write || !sent;
@@ -822,86 +900,343 @@ static bool retryable(const char *method, const ism_kube_status_t *st, bool sent
     }
 }
 
-/* Decode a 2xx body into *out. */
-static int decode_body(transfer_t *t, json_t **out, ism_kube_status_t *st, ism_error_t *err)
+/* A 2xx answer: decode it, then finish the call or go on to its next page. */
+static void answered(ism_kube_t *k, ism_kube_call_t *c, transfer_t *t)
 {
     json_error_t je;
-    json_t *j;
+    json_t *j = NULL, *final = NULL;
+    char *next = NULL;
 
-    if (!out)
-        return 0;
-    j = json_loadb(t->body ? t->body : "", t->len, 0, &je);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        st->reason = ISM_KUBE_BAD_RESPONSE;
-        snprintf(st->message, sizeof(st->message), "answer is not a JSON object: %s", je.text);
-        return ism_err(err, EBADMSG, "%s", st->message);
+    if (t->len > 0) {
+        j = json_loadb(t->body, t->len, 0, &je);
+        if (!json_is_object(j)) {
+            json_decref(j);
+            c->st.reason = ISM_KUBE_BAD_RESPONSE;
+            snprintf(c->st.message, sizeof(c->st.message), "answer is not a JSON object: %s",
+                     je.text);
+            k->stats.failures++;
+            ism_err(&c->err, EBADMSG, "%s %s: %s", c->method, c->path, c->st.message);
+            complete(k, c, -1, EBADMSG);
+            return;
+        }
     }
-    *out = j;
-    return 0;
+    if (!c->page) {
+        c->answer = j;
+        complete(k, c, 0, 0);
+        return;
+    }
+    if (c->page(c->page_state, j, &next, &final, &c->err) < 0) {
+        int errnum = errno;
+        json_decref(j);
+        c->st.reason = ISM_KUBE_BAD_RESPONSE;
+        k->stats.failures++;
+        complete(k, c, -1, errnum);
+        return;
+    }
+    json_decref(j);
+    if (next) {
+        free(c->path);
+        c->path = next;
+        c->tries = 0;
+        c->state = CALL_QUEUED;
+        c->not_before = 0;
+        return;
+    }
+    c->answer = final;
+    complete(k, c, 0, 0);
+}
+
+/* The transfer of c's try is over. */
+static void finish_try(ism_kube_t *k, ism_kube_call_t *c, int64_t now)
+{
+    transfer_t *t = c->t;
+    ism_kube_status_t *st = &c->st;
+    int attempts = st->attempts;
+    long code = 0;
+    bool sent = true;
+
+    c->t = NULL;
+    unlink_transfer(k, t);
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    memset(st, 0, sizeof(*st));
+    st->attempts = attempts;
+    if (t->result != CURLE_OK && !t->too_big) {
+        /* Past connecting, a write may have reached the server. */
+        sent = t->result != CURLE_COULDNT_CONNECT && t->result != CURLE_COULDNT_RESOLVE_HOST &&
+               t->result != CURLE_SSL_CONNECT_ERROR && t->result != CURLE_PEER_FAILED_VERIFICATION;
+        transport_status(t, st);
+    } else if (c->deadline && now > c->deadline) {
+        /* Done, but after this process stopped being allowed to write:
+         * whatever the answer says, nobody may count on it. */
+        st->reason = ISM_KUBE_TIMEOUT;
+        st->http_code = code;
+        snprintf(st->message, sizeof(st->message),
+                 "the write guard's deadline passed during the request; it may or may not "
+                 "have been applied");
+    } else if (t->too_big) {
+        st->reason = ISM_KUBE_BAD_RESPONSE;
+        st->http_code = code;
+        snprintf(st->message, sizeof(st->message), "answer larger than %u MiB", MAX_BODY >> 20);
+    } else {
+        ism_kube_status_decode(code, t->body, t->len, st);
+        if (t->retry_after > st->retry_after)
+            st->retry_after = (int)t->retry_after;
+    }
+    if (code == 0 || code >= 500) {
+        if (!k->failing_since)
+            k->failing_since = now;
+    } else {
+        k->failing_since = 0; /* the server answers */
+    }
+    if (st->reason == ISM_KUBE_OK) {
+        answered(k, c, t);
+    } else if (c->tries > c->max_retries || !retryable(c->write, st, sent)) {
+        fail(k, c);
+    } else {
+        ism_backoff_t b = { k->opts.backoff_base_ms, k->opts.backoff_cap_ms };
+        int64_t ms = ism_backoff_delay(&b, c->tries);
+        if (st->retry_after * 1000LL > ms)
+            ms = st->retry_after * 1000LL;
+        ism_log_debug("%s %s: %s, retry %d in %lld ms", c->method, c->path,
+                      ism_kube_reason_name(st->reason), c->tries, (long long)ms);
+        c->state = CALL_QUEUED;
+        c->not_before = now + ms;
+    }
+    transfer_free(t);
+}
+
+/* Move every call on: finished tries are decoded (retried, continued or
+ * completed), and queued calls whose time came are started, in order, as
+ * long as the rate limiter has tokens.  Never runs a caller's callback. */
+static void advance(ism_kube_t *k)
+{
+    int64_t now = ism_kube_now_ms();
+    bool tokens = true;
+    ism_kube_call_t *c, *next;
+
+    collect_done(k);
+    for (c = k->calls; c; c = next) {
+        next = c->next;
+        if (c->state == CALL_SENDING && c->t->done)
+            finish_try(k, c, now);
+        if (c->state == CALL_QUEUED && c->not_before <= now && c->unguarded)
+            start_try(k, c, now); /* the elector's: see ism_kube_call_tune */
+        else if (c->state == CALL_QUEUED && c->not_before <= now && tokens) {
+            if (!take_token(k, now))
+                tokens = false;
+            else
+                start_try(k, c, now);
+        }
+    }
+}
+
+/* ms until a queued call may start (-1: none queued; 0: now). */
+static int64_t calls_due(const ism_kube_t *k)
+{
+    int64_t now = ism_kube_now_ms(), best = -1, token = token_due(k);
+
+    for (const ism_kube_call_t *c = k->calls; c; c = c->next) {
+        if (c->state != CALL_QUEUED)
+            continue;
+        int64_t due = c->not_before > token || c->unguarded ? c->not_before : token;
+        int64_t in = due > now ? due - now : 0;
+        if (best < 0 || in < best)
+            best = in;
+    }
+    return best;
+}
+
+ism_kube_call_t *ism_kube_request_async(ism_kube_t *k, const char *method, const char *path,
+                                        const json_t *body, const char *content_type,
+                                        ism_kube_call_f done, void *arg, ism_error_t *err)
+{
+    ism_kube_call_t *c, **pp;
+
+    if (!k || !method || !path || path[0] != '/') {
+        ism_err(err, EINVAL, "kube request: bad arguments");
+        return NULL;
+    }
+    if (!(c = calloc(1, sizeof(*c))) || !(c->method = strdup(method)) ||
+        !(c->path = strdup(path)) ||
+        (content_type && !(c->content_type = strdup(content_type)))) {
+        call_free(c);
+        ism_err(err, ENOMEM, "%s %s: out of memory", method, path);
+        return NULL;
+    }
+    if (body && !(c->body = json_dumps(body, JSON_COMPACT))) {
+        call_free(c);
+        ism_err(err, ENOMEM, "%s %s: cannot encode the body", method, path);
+        return NULL;
+    }
+    c->k = k;
+    c->write = strcmp(method, "GET") != 0;
+    c->done = done;
+    c->arg = arg;
+    c->max_retries = k->opts.max_retries;
+    c->timeout_ms = k->opts.timeout_ms;
+    c->state = CALL_QUEUED;
+    for (pp = &k->calls; *pp; pp = &(*pp)->next)
+        ;
+    *pp = c;
+    k->n_calls++;
+    return c;
+}
+
+void ism_kube_call_tune(ism_kube_call_t *c, int max_retries, long timeout_ms, bool unguarded)
+{
+    if (!c)
+        return;
+    if (max_retries >= 0)
+        c->max_retries = max_retries;
+    if (timeout_ms > 0)
+        c->timeout_ms = timeout_ms;
+    c->unguarded = unguarded;
+}
+
+void ism_kube_call_pages(ism_kube_call_t *c, ism_kube_page_f page, void (*free_fn)(void *),
+                         void *state)
+{
+    if (!c)
+        return;
+    c->page = page;
+    c->page_free = free_fn;
+    c->page_state = state;
+}
+
+void ism_kube_cancel(ism_kube_t *k, ism_kube_call_t *c)
+{
+    if (!k || !c)
+        return;
+    unlink_call(k, c);
+    k->n_calls--;
+    call_free(c);
+}
+
+int64_t ism_kube_failing_ms(const ism_kube_t *k)
+{
+    if (!k || !k->failing_since)
+        return 0;
+    int64_t ms = ism_kube_now_ms() - k->failing_since;
+    return ms > 0 ? ms : 1;
+}
+
+size_t ism_kube_calls(const ism_kube_t *k)
+{
+    return k ? k->n_calls : 0;
+}
+
+/* Hand the calls that were done when this began to their callbacks (a
+ * callback may cancel one still waiting: it leaves the list). */
+static void run_done(ism_kube_t *k)
+{
+    size_t n = 0;
+
+    for (ism_kube_call_t *c = k->done; c; c = c->next)
+        n++;
+    while (n-- > 0 && k->done) {
+        ism_kube_call_t *c = k->done;
+        k->done = c->next;
+        if (!k->done)
+            k->done_tail = &k->done;
+        c->next = NULL;
+        k->n_calls--;
+        errno = c->errnum;
+        c->done(k, c->arg, c->rc, &c->st, c->rc == 0 ? c->answer : NULL, &c->err);
+        call_free(c);
+    }
+}
+
+int ism_kube_wait(ism_kube_t *k, ism_kube_call_t *c, json_t **out, ism_kube_status_t *st,
+                  ism_error_t *err)
+{
+    int rc, errnum;
+
+    if (out)
+        *out = NULL;
+    if (!c)
+        return -1;
+    if (!k || c->done) {
+        ism_kube_cancel(k, c);
+        return ism_err(err, EINVAL, "ism_kube_wait: not a call to wait for");
+    }
+    for (;;) {
+        advance(k);
+        if (c->state == CALL_DONE)
+            break;
+        int64_t due = calls_due(k);
+        int wait = due >= 0 && due < 1000 ? (int)due : 1000;
+        if (drive(k, NULL, 0, wait, err) < 0) {
+            ism_kube_cancel(k, c);
+            return -1;
+        }
+    }
+    rc = c->rc;
+    errnum = c->errnum;
+    if (st)
+        *st = c->st;
+    if (rc == 0 && out)
+        *out = json_incref(c->answer);
+    if (rc < 0)
+        ism_err(err, errnum, "%s", c->err.text);
+    k->n_calls--;
+    call_free(c);
+    if (rc < 0)
+        errno = errnum;
+    return rc;
 }
 
 int ism_kube_request(ism_kube_t *k, const char *method, const char *path, const json_t *body,
                      const char *content_type, json_t **out, ism_kube_status_t *st,
                      ism_error_t *err)
 {
-    ism_kube_status_t local;
-    char *text = NULL;
-    int rc = -1;
+    if (st)
+        memset(st, 0, sizeof(*st));
+    return ism_kube_wait(k, ism_kube_request_async(k, method, path, body, content_type, NULL,
+                                                   NULL, err),
+                         out, st, err);
+}
 
-    if (!st)
-        st = &local;
-    memset(st, 0, sizeof(*st));
-    if (out)
-        *out = NULL;
-    if (!k || !method || !path || path[0] != '/')
-        return ism_err(err, EINVAL, "kube request: bad arguments");
-    if (body && !(text = json_dumps(body, JSON_COMPACT)))
-        return ism_err(err, ENOMEM, "%s %s: cannot encode the body", method, path);
-    for (int try = 0;; try++) {
-        bool sent;
-        int64_t deadline = 0;
-        if (rate_limit(k, err) < 0)
-            break;
-        if (strcmp(method, "GET") != 0 && k->guard) {
-            int64_t left = k->guard(k->guard_arg);
-            if (left <= 0) {
-                st->reason = ISM_KUBE_NOT_LEADER;
-                snprintf(st->message, sizeof(st->message), "not the leader: write refused");
-                ism_err(err, EPERM, "%s %s: not the leader, write refused", method, path);
-                break;
-            }
-            deadline = ism_kube_now_ms() + left;
-        }
-        st->attempts = try + 1;
-        k->stats.requests++;
-        k->stats.writes += strcmp(method, "GET") != 0;
-        k->stats.retries += try > 0;
-        transfer_t *t = attempt(k, method, path, text, content_type, deadline, st, &sent, err);
-        if (t && st->reason == ISM_KUBE_OK) {
-            rc = decode_body(t, out, st, err);
-            transfer_free(t);
-            break;
-        }
-        transfer_free(t);
-        if (try >= k->opts.max_retries || !retryable(method, st, sent)) {
-            k->stats.failures++;
-            ism_err(err, ism_kube_reason_errno(st->reason), "%s %s: %s%s%s (HTTP %ld)",
-                    method, path, ism_kube_reason_name(st->reason), st->message[0] ? ": " : "",
-                    st->message, st->http_code);
-            break;
-        }
-        int64_t cap = (int64_t)k->opts.backoff_base_ms << (try < 20 ? try : 20);
-        if (cap > k->opts.backoff_cap_ms)
-            cap = k->opts.backoff_cap_ms;
-        int64_t ms = ism_kube_jitter(cap + 1);
-        if (st->retry_after * 1000LL > ms)
-            ms = st->retry_after * 1000LL;
-        ism_log_debug("%s %s: %s, retry %d in %lld ms", method, path,
-                      ism_kube_reason_name(st->reason), try + 1, (long long)ms);
-        if (wait_driving(k, ms, err) < 0)
-            break;
+/* ------------------------------------------------------------------ the loop */
+
+int ism_kube_run(ism_kube_t *k, struct pollfd *extra, unsigned n_extra, int timeout_ms,
+                 ism_error_t *err)
+{
+    struct curl_waitfd w[16];
+    int wait_ms = timeout_ms < 0 ? 3600 * 1000 : timeout_ms;
+    int64_t due;
+
+    if (!k || n_extra > 16 || (n_extra && !extra))
+        return ism_err(err, EINVAL, "ism_kube_run: bad arguments");
+    advance(k); /* start what was queued since the last turn */
+    if (k->timers) {
+        int64_t until = k->timers->due - ism_kube_now_ms();
+        if (until < wait_ms)
+            wait_ms = until < 0 ? 0 : (int)until;
     }
-    free(text);
-    return rc;
+    if ((due = calls_due(k)) >= 0 && due < wait_ms)
+        wait_ms = (int)due;
+    if (k->done)
+        wait_ms = 0;
+    for (unsigned i = 0; i < n_extra; i++) {
+        w[i].fd = extra[i].fd;
+        w[i].events = (short)(((extra[i].events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
+                              ((extra[i].events & POLLPRI) ? CURL_WAIT_POLLPRI : 0) |
+                              ((extra[i].events & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
+        w[i].revents = 0;
+    }
+    if (drive(k, w, n_extra, wait_ms, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < n_extra; i++)
+        extra[i].revents = (short)(((w[i].revents & CURL_WAIT_POLLIN) ? POLLIN : 0) |
+                                   ((w[i].revents & CURL_WAIT_POLLPRI) ? POLLPRI : 0) |
+                                   ((w[i].revents & CURL_WAIT_POLLOUT) ? POLLOUT : 0));
+    advance(k);
+    for (int i = 0; i < MAX_DISPATCHERS; i++)
+        if (k->dispatch[i].fn)
+            k->dispatch[i].fn(k, k->dispatch[i].arg);
+    finish_streams(k);
+    run_done(k);
+    run_timers(k);
+    advance(k); /* send what the callbacks and timers queued */
+    return 0;
 }

@@ -6,11 +6,20 @@
  * offers it), a client-side rate limiter (QPS and burst, as client-go's) and
  * the retry policy.
  *
- * Requests are synchronous for the caller: ism_kube_request() returns when
- * the answer is in.  While it waits it keeps the multi handle running, so
- * watches keep receiving; what they receive is queued and only handed to
- * their handlers from ism_kube_run(), never from inside a request.  A handler
- * may therefore make requests.
+ * Requests are asynchronous: ism_kube_request_async() and the typed *_async
+ * helpers queue a call and return at once; the call is sent, retried after
+ * a backoff and rate limited by the client's loop, and its callback runs
+ * from ism_kube_run() -- never from inside the function that submitted it.
+ * Any number of calls may be in flight at once, multiplexed on the one
+ * connection.
+ *
+ * The synchronous functions (ism_kube_request, ism_kube_get, ...) are the
+ * same calls followed by ism_kube_wait(): they drive the client until that
+ * one call is over, so they block their caller for as long as the server
+ * takes (retries included).  They are for command-line tools and tests; a
+ * daemon's event loop must never call them.  While one waits, other calls
+ * progress but their callbacks, watch events and timers wait for the next
+ * ism_kube_run.
  *
  * Errors follow error.h.  A request that reached the server and failed
  * also fills the optional ism_kube_status_t with the server's Status (reason,
@@ -20,13 +29,14 @@
  *   TooManyRequests EAGAIN, Timeout ETIMEDOUT, other server errors EIO,
  *   transport failures ECONNREFUSED or ETIMEDOUT, a body that is not what
  *   the API promises EBADMSG, a write refused locally because this process
- *   is not the leader EPERM.
+ *   is not the leader EPERM, a call cancelled ECANCELED.
  *
  * Retries: 429 and 5xx answers and connection failures are retried with
- * capped exponential backoff and full jitter (Retry-After respected), up to
- * the client's retry limit.  4xx answers other than 429 are never retried.
- * A write whose request may have reached the server (the connection broke
- * after sending) is not retried, since it may have taken effect.
+ * the capped exponential backoff of lib/util/backoff.h (Retry-After
+ * respected), up to the client's retry limit, on timers: nothing waits.
+ * 4xx answers other than 429 are never retried.  A write whose request may
+ * have reached the server (the connection broke after sending) is not
+ * retried, since it may have taken effect.
  *
  * Threading: an ism_kube_t and everything made from it belong to one thread.
  */
@@ -51,7 +61,7 @@ typedef struct {
     int max_retries;       /* retries after the first try (429, 5xx, network) */
     int backoff_base_ms;   /* first retry waits up to this, doubling */
     int backoff_cap_ms;    /* never more than this */
-    int timeout_ms;        /* whole request, retries not included */
+    int timeout_ms;        /* each try (retries not included) */
     const char *user_agent;
 } ism_kube_options_t;
 
@@ -125,6 +135,49 @@ int ism_kube_request(ism_kube_t *k, const char *method, const char *path, const 
                      const char *content_type, json_t **out, ism_kube_status_t *st,
                      ism_error_t *err);
 
+/* ---------------------------------------------------------------- async calls */
+
+/* A call in flight.  The handle is valid until its callback returns (the
+ * client frees it then) or until ism_kube_cancel / ism_kube_wait. */
+typedef struct ism_kube_call ism_kube_call_t;
+
+/* The outcome of a call, from ism_kube_run only: rc 0 or -1 (errno is set
+ * as for the synchronous functions); st the server's status (attempts
+ * included); answer the decoded JSON object on success (NULL on failure or
+ * when there was no body to decode), BORROWED for the duration of the call:
+ * json_incref what you keep; err the message on failure. */
+typedef void (*ism_kube_call_f)(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                                json_t *answer, const ism_error_t *err);
+
+/* Queue a request (arguments as ism_kube_request; body is copied, the
+ * caller keeps it).  done(k, arg, ...) is called once, from ism_kube_run.
+ * done may be NULL: then nothing is called and the caller must collect the
+ * call with ism_kube_wait (the synchronous helpers do that).  Returns the
+ * call, or NULL with errno and err when it could not even be queued (bad
+ * arguments, out of memory); then done is never called. */
+ism_kube_call_t *ism_kube_request_async(ism_kube_t *k, const char *method, const char *path,
+                                        const json_t *body, const char *content_type,
+                                        ism_kube_call_f done, void *arg, ism_error_t *err);
+
+/* Drop a call: its callback is never called, and a try under way is
+ * aborted (a write may or may not have reached the server).  NULL is fine. */
+void ism_kube_cancel(ism_kube_t *k, ism_kube_call_t *c);
+
+/* Drive the client until call c (queued with done NULL) is over, then
+ * free it.  Returns its rc; *out (if out is non-NULL) receives the answer,
+ * a new reference.  Blocks: not for a daemon's loop (see above).  c NULL
+ * (the call could not be queued) returns -1 and leaves err as it is. */
+int ism_kube_wait(ism_kube_t *k, ism_kube_call_t *c, json_t **out, ism_kube_status_t *st,
+                  ism_error_t *err);
+
+/* How long (ms) the server has been failing: since the first of the tries
+ * in a row that got no answer (transport failure, timeout) or a 5xx; 0
+ * once any try got an answer.  For readiness probes. */
+int64_t ism_kube_failing_ms(const ism_kube_t *k);
+
+/* Calls queued or in flight (callbacks not run yet). */
+size_t ism_kube_calls(const ism_kube_t *k);
+
 /* Percent-encode s for a query value or a path segment.  Returns a string
  * the caller frees, or NULL with errno set. */
 char *ism_kube_escape(const char *s);
@@ -196,12 +249,45 @@ int ism_kube_list(ism_kube_t *k, const ism_kube_resource_t *r, const char *ns,
                   json_t **items, char **resource_version, ism_kube_status_t *st,
                   ism_error_t *err);
 
+/* The same helpers, asynchronous: the same arguments, the outcome handed
+ * to done from ism_kube_run (see ism_kube_request_async; done NULL for
+ * ism_kube_wait).  ism_kube_list_async's answer is one List object of every
+ * page: {"kind", "apiVersion", "metadata": {"resourceVersion"}, "items"}. */
+ism_kube_call_t *ism_kube_get_async(ism_kube_t *k, const ism_kube_resource_t *r,
+                                    const char *ns, const char *name, ism_kube_call_f done,
+                                    void *arg, ism_error_t *err);
+ism_kube_call_t *ism_kube_create_object_async(ism_kube_t *k, const ism_kube_resource_t *r,
+                                              const char *ns, const json_t *obj,
+                                              ism_kube_call_f done, void *arg,
+                                              ism_error_t *err);
+ism_kube_call_t *ism_kube_create_subresource_async(ism_kube_t *k, const ism_kube_resource_t *r,
+                                                   const char *ns, const char *name,
+                                                   const char *sub, const json_t *obj,
+                                                   ism_kube_call_f done, void *arg,
+                                                   ism_error_t *err);
+ism_kube_call_t *ism_kube_update_async(ism_kube_t *k, const ism_kube_resource_t *r,
+                                       const char *ns, const json_t *obj, const char *sub,
+                                       ism_kube_call_f done, void *arg, ism_error_t *err);
+ism_kube_call_t *ism_kube_patch_async(ism_kube_t *k, const ism_kube_resource_t *r,
+                                      const char *ns, const char *name, const char *sub,
+                                      ism_kube_patch_t type, const json_t *patch,
+                                      const char *field_manager, ism_kube_call_f done,
+                                      void *arg, ism_error_t *err);
+ism_kube_call_t *ism_kube_delete_async(ism_kube_t *k, const ism_kube_resource_t *r,
+                                       const char *ns, const char *name, const char *uid,
+                                       const char *resource_version, ism_kube_call_f done,
+                                       void *arg, ism_error_t *err);
+ism_kube_call_t *ism_kube_list_async(ism_kube_t *k, const ism_kube_resource_t *r,
+                                     const char *ns, const char *label_selector,
+                                     const char *field_selector, int limit,
+                                     ism_kube_call_f done, void *arg, ism_error_t *err);
+
 /* ---------------------------------------------------------------- write guard */
 
 /* A write guard is asked before every try of a non-GET request how long
  * this process may still write, in ms.  When it answers 0 or less the
  * request fails at once with ISM_KUBE_NOT_LEADER (EPERM) and nothing is
- * sent.  Otherwise the try must be over by then: its timeout is cut to the
+ * sent (asked again before each retry, not only before the first try).  Otherwise the try must be over by then: its timeout is cut to the
  * answer, and an answer that arrives later is reported as ISM_KUBE_TIMEOUT
  * (the write may or may not have been applied; it is not retried).  So no
  * write of a leader frozen mid-request can reach the server after its
@@ -219,16 +305,30 @@ void ism_kube_set_write_guard(ism_kube_t *k, ism_kube_guard_f guard, void *arg);
 int ism_kube_run(ism_kube_t *k, struct pollfd *extra, unsigned n_extra, int timeout_ms,
                  ism_error_t *err);
 
-/* Timers on the loop (leader election renewals, event flushes, backoff). */
+/* Timers on the loop (leader election renewals, event flushes, backoff).
+ * The caller embeds the timer in its own struct, so arming one cannot fail:
+ * a timer never silently stops an informer, the elector or a poll. */
 typedef struct ism_kube_timer ism_kube_timer_t;
 typedef void (*ism_kube_timer_f)(ism_kube_t *k, void *arg);
+struct ism_kube_timer {       /* members are the client's */
+    int64_t due;
+    ism_kube_timer_f fn;
+    void *arg;
+    bool armed;
+    uint64_t gen;
+    struct ism_kube_timer *next;
+};
 
-/* Call fn(k, arg) from ism_kube_run once, after delay_ms.  The timer is
- * owned by the client; it is freed after it fires or when cancelled. */
-ism_kube_timer_t *ism_kube_timer_add(ism_kube_t *k, int64_t delay_ms, ism_kube_timer_f fn,
-                                     void *arg);
-/* Cancel a timer that has not fired yet (NULL is fine). */
-void ism_kube_timer_cancel(ism_kube_t *k, ism_kube_timer_t *t);
+/* Set fn and arg of an unarmed timer. */
+void ism_kube_timer_init(ism_kube_timer_t *t, ism_kube_timer_f fn, void *arg);
+/* Call fn(k, arg) once from ism_kube_run after delay_ms (<= 0: on the next
+ * turn); an armed timer is moved to the new time.  The timer is disarmed
+ * before fn runs, so fn may arm it again.  Cannot fail. */
+void ism_kube_timer_arm(ism_kube_t *k, ism_kube_timer_t *t, int64_t delay_ms);
+/* Disarm (an unarmed timer, or k or t NULL, is fine).  Disarm a timer
+ * before freeing the struct that holds it. */
+void ism_kube_timer_disarm(ism_kube_t *k, ism_kube_timer_t *t);
+bool ism_kube_timer_armed(const ism_kube_timer_t *t);
 
 /* Milliseconds on a monotonic clock (the one timers use). */
 int64_t ism_kube_now_ms(void);

@@ -10,6 +10,7 @@
 #include "lib/kube/kube_events.h"
 #include "lib/kube/kube_internal.h"
 #include "lib/util/log.h"
+#include "lib/util/random.h"
 
 #define MAX_TRACKED 4096     /* series and buckets kept; the oldest go first */
 #define MAX_NOTE 1024
@@ -24,6 +25,9 @@ typedef struct series {
     uint64_t count, written; /* observed, and as the API has it */
     int64_t last_seen, last_write;
     json_t *last_time;       /* MicroTime of the last observation */
+    struct ism_kube_recorder *r;
+    ism_kube_call_t *call;   /* its write in flight */
+    uint64_t writing;        /* the count that write carries */
     bool created;
     struct series *next;
 } series_t;
@@ -41,8 +45,8 @@ struct ism_kube_recorder {
     char *controller, *instance;
     series_t *series;
     bucket_t *buckets;
-    ism_kube_timer_t *timer;
-    int64_t timer_due;
+    ism_kube_timer_t timer;
+    size_t in_flight;        /* writes sent, not answered yet */
     ism_kube_recorder_stats_t stats;
 };
 
@@ -52,6 +56,10 @@ static void series_free(series_t *s)
 {
     if (!s)
         return;
+    if (s->call) {
+        ism_kube_cancel(s->r->k, s->call);
+        s->r->in_flight--;
+    }
     free(s->key);
     free(s->ns);
     free(s->name);
@@ -119,11 +127,9 @@ static bool take_token(ism_kube_recorder_t *r, const char *object)
 static void schedule(ism_kube_recorder_t *r, int64_t delay_ms)
 {
     int64_t due = ism_kube_now_ms() + delay_ms;
-    if (r->timer && r->timer_due <= due)
+    if (ism_kube_timer_armed(&r->timer) && r->timer.due <= due)
         return;
-    ism_kube_timer_cancel(r->k, r->timer);
-    r->timer = ism_kube_timer_add(r->k, delay_ms, flush_cb, r);
-    r->timer_due = due;
+    ism_kube_timer_arm(r->k, &r->timer, delay_ms);
 }
 
 /* The Event to create for a first observation. */
@@ -162,14 +168,15 @@ static series_t *start_series(ism_kube_recorder_t *r, const char *key, const jso
         return NULL;
     /* Unique and deterministic enough: the object's name, a random tail. */
     snprintf(name, sizeof(name), "%.200s.%08llx%08llx", obj,
-             (unsigned long long)ism_kube_jitter(1LL << 32),
-             (unsigned long long)ism_kube_jitter(1LL << 32));
+             (unsigned long long)(ism_random_u64() >> 32),
+             (unsigned long long)(ism_random_u64() >> 32));
     if (!(s->key = strdup(key)) || !(s->ns = strdup(ns && *ns ? ns : "default")) ||
         !(s->name = strdup(name)) ||
         !(s->event = new_event(r, regarding, s->ns, s->name, type, reason, action, note, now))) {
         series_free(s);
         return NULL;
     }
+    s->r = r;
     s->count = 1;
     s->last_time = json_incref(now);
     s->last_seen = ism_kube_now_ms();
@@ -241,39 +248,68 @@ int ism_kube_event(ism_kube_recorder_t *r, const json_t *regarding, const char *
     return 0;
 }
 
-/* Create the Event, or write its series; errors are logged and dropped. */
-static void write_series(ism_kube_recorder_t *r, series_t *s)
+static void written(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                    json_t *answer, const ism_error_t *err)
 {
-    ism_error_t err = ISM_ERROR_INIT;
-    json_t *series = NULL;
-    int rc;
+    series_t *s = arg;
+    ism_kube_recorder_t *r = s->r;
+    (void)k, (void)st, (void)answer;
 
-    if (s->count >= 2)
-        series = json_pack("{s:I, s:O}", "count", (json_int_t)s->count, "lastObservedTime",
-                           s->last_time);
-    if (!s->created) {
-        if (series)
-            json_object_set(s->event, "series", series);
-        rc = ism_kube_create_object(r->k, &EVENTS, s->ns, s->event, NULL, NULL, &err);
-        if (rc == 0)
-            r->stats.created++;
-    } else {
-        json_t *patch = json_pack("{s:O}", "series", series);
-        rc = ism_kube_patch(r->k, &EVENTS, s->ns, s->name, NULL, ISM_KUBE_PATCH_MERGE, patch,
-                            NULL, NULL, NULL, &err);
-        json_decref(patch);
-        if (rc == 0)
-            r->stats.series++;
-    }
+    s->call = NULL;
+    r->in_flight--;
+    if (rc == 0 && !s->created)
+        r->stats.created++;
+    else if (rc == 0)
+        r->stats.series++;
     if (rc < 0) {
         r->stats.failed++;
-        ism_log_warn("event %s/%s: %s", s->ns, s->name, err.text);
+        ism_log_warn("event %s/%s: %s", s->ns, s->name, err->text);
     }
     /* Written or given up: either way it is not pending any more. */
     s->created = true;
+    s->written = s->writing;
+}
+
+/* Create the Event, or write its series, from the loop; errors are
+ * logged and dropped. */
+static void write_series(ism_kube_recorder_t *r, series_t *s)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *series = NULL, *patch = NULL;
+
+    if (s->call)
+        return; /* one write at a time per Event: the next flush sends the rest */
+    if (s->count >= 2 &&
+        !(series = json_pack("{s:I, s:O}", "count", (json_int_t)s->count, "lastObservedTime",
+                             s->last_time)))
+        goto fail;
+    if (!s->created) {
+        if (series && json_object_set(s->event, "series", series) < 0)
+            goto fail;
+        s->call = ism_kube_create_object_async(r->k, &EVENTS, s->ns, s->event, written, s,
+                                               &err);
+    } else {
+        if (!(patch = json_pack("{s:O}", "series", series)))
+            goto fail;
+        s->call = ism_kube_patch_async(r->k, &EVENTS, s->ns, s->name, NULL,
+                                       ISM_KUBE_PATCH_MERGE, patch, NULL, written, s, &err);
+    }
+    if (!s->call)
+        goto fail;
+    r->in_flight++;
+    s->writing = s->count;
     s->last_write = ism_kube_now_ms();
-    s->written = s->count;
     json_decref(series);
+    json_decref(patch);
+    return;
+fail:
+    r->stats.failed++;
+    ism_log_warn("event %s/%s: %s", s->ns, s->name, err.text[0] ? err.text : "out of memory");
+    s->created = true;
+    s->written = s->count;
+    s->last_write = ism_kube_now_ms();
+    json_decref(series);
+    json_decref(patch);
 }
 
 static void flush(ism_kube_recorder_t *r, bool all)
@@ -286,12 +322,13 @@ static void flush(ism_kube_recorder_t *r, bool all)
         if (!s->created ||
             (s->count > s->written && (all || now - s->last_write >= ISM_KUBE_EVENT_FLUSH_MS)))
             write_series(r, s);
-        if (now - s->last_seen > ISM_KUBE_EVENT_SERIES_MS && s->written == s->count) {
+        if (now - s->last_seen > ISM_KUBE_EVENT_SERIES_MS && s->written == s->count &&
+            !s->call) {
             *pp = s->next;
             series_free(s);
             continue;
         }
-        pending = pending || s->count > s->written;
+        pending = pending || s->count > s->written || s->call;
         pp = &s->next;
     }
     if (pending)
@@ -302,7 +339,6 @@ static void flush_cb(ism_kube_t *k, void *arg)
 {
     ism_kube_recorder_t *r = arg;
     (void)k;
-    r->timer = NULL;
     flush(r, false);
 }
 
@@ -328,6 +364,7 @@ ism_kube_recorder_t *ism_kube_recorder_create(ism_kube_t *k, const char *control
         return NULL;
     }
     r->k = k;
+    ism_kube_timer_init(&r->timer, flush_cb, r);
     return r;
 }
 
@@ -337,10 +374,8 @@ void ism_kube_recorder_destroy(ism_kube_recorder_t *r)
 
     if (!r)
         return;
-    if (r->k) {
-        flush(r, true);
-        ism_kube_timer_cancel(r->k, r->timer);
-    }
+    if (r->k)
+        ism_kube_timer_disarm(r->k, &r->timer);
     while (r->series) {
         series_t *s = r->series;
         r->series = s->next;
@@ -355,6 +390,17 @@ void ism_kube_recorder_destroy(ism_kube_recorder_t *r)
     free(r->instance);
     free(r);
     errno = saved;
+}
+
+size_t ism_kube_recorder_pending(const ism_kube_recorder_t *r)
+{
+    size_t n = 0;
+
+    if (!r)
+        return 0;
+    for (const series_t *s = r->series; s; s = s->next)
+        n += s->call || !s->created || s->count > s->written;
+    return n;
 }
 
 void ism_kube_recorder_stats(const ism_kube_recorder_t *r, ism_kube_recorder_stats_t *out)

@@ -11,10 +11,13 @@
  *  - each object gets a token bucket of ISM_KUBE_EVENT_BURST new Events,
  *    refilled by one every ISM_KUBE_EVENT_REFILL_MS (client-go's spam
  *    filter: 25, one per 5 minutes); what exceeds it is dropped and counted.
- * A failed write is logged and dropped: events are advisory.
+ * A failed write is logged and dropped: events are advisory.  Writes are
+ * asynchronous (kube.h): at most one per Event in flight.
  *
  * Ownership: the recorder belongs to the client's thread; destroy it
- * before the client (it writes pending series first).
+ * before the client.  Destroying drops what is still pending: to keep it,
+ * ism_kube_recorder_flush, then drive ism_kube_run while
+ * ism_kube_recorder_pending() (bounded), then destroy.
  */
 #ifndef ISTHMUS_KUBE_EVENTS_H
 #define ISTHMUS_KUBE_EVENTS_H
@@ -41,7 +44,8 @@ typedef struct {
 ism_kube_recorder_t *ism_kube_recorder_create(ism_kube_t *k, const char *controller,
                                               const char *instance, ism_error_t *err);
 
-/* Write what is pending now, then free.  NULL is fine. */
+/* Free; writes in flight are cancelled, pending ones dropped.  NULL is
+ * fine. */
 void ism_kube_recorder_destroy(ism_kube_recorder_t *r);
 
 /* Record an event about regarding (an API object: apiVersion, kind,
@@ -54,8 +58,12 @@ int ism_kube_event(ism_kube_recorder_t *r, const json_t *regarding, const char *
                    const char *reason, const char *action, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* Write everything pending now (tests, shutdown). */
+/* Send everything pending now (tests, shutdown); the writes complete on
+ * the loop. */
 void ism_kube_recorder_flush(ism_kube_recorder_t *r);
+
+/* Events with a write in flight or still to write. */
+size_t ism_kube_recorder_pending(const ism_kube_recorder_t *r);
 
 void ism_kube_recorder_stats(const ism_kube_recorder_t *r, ism_kube_recorder_stats_t *out);
 

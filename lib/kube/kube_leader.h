@@ -1,7 +1,9 @@
 /* kube_leader.h - leader election on a coordination.k8s.io/v1 Lease, with
  * client-go's rules, so that of several replicas only one writes.
  *
- * Every retry period each candidate reads the Lease.  A lease held by
+ * Every retry period each candidate reads the Lease (asynchronously: the
+ * elector never blocks the loop; each request is one try bounded by half
+ * the renew deadline).  A lease held by
  * another is respected for lease_ms after this candidate last saw it
  * change (its own clock, never the holder's timestamps, so clock skew
  * between machines does not matter); after that it is taken over with an
@@ -50,9 +52,13 @@ bool ism_kube_leader_is_leader(const ism_kube_leader_t *le);
  * client's counters. */
 uint64_t ism_kube_leader_writes(const ism_kube_leader_t *le);
 
-/* Give the lease up at once (holder cleared) so a successor need not wait
- * for it to expire; used on a clean shutdown.  Stops writing first. */
+/* Give the lease up (holder cleared) so a successor need not wait for it
+ * to expire; used on a clean shutdown.  Stops writing and campaigning at
+ * once, then reads and writes the Lease from the loop: drive ism_kube_run
+ * while ism_kube_leader_releasing() (bounded) before destroying.  Returns
+ * -1 only when the read could not even be queued. */
 int ism_kube_leader_release(ism_kube_leader_t *le, ism_error_t *err);
+bool ism_kube_leader_releasing(const ism_kube_leader_t *le);
 
 /* Stop campaigning and remove the write guard (without releasing the
  * lease).  NULL is fine. */

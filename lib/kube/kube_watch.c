@@ -15,12 +15,13 @@
 
 #include "lib/kube/kube_internal.h"
 #include "lib/kube/kube_watch.h"
+#include "lib/util/backoff.h"
 #include "lib/util/log.h"
+#include "lib/util/random.h"
 
 #define MAX_LINE (16u << 20)      /* one watch event; etcd objects are <= 1.5 MiB */
 #define WATCH_SECONDS 300         /* server-side watch timeout, plus jitter up to 2x */
-#define BACKOFF_BASE_MS 200
-#define BACKOFF_CAP_MS 30000
+static const ism_backoff_t BACKOFF = { 200, 30000 };
 
 struct ism_kube_informer {
     ism_kube_t *k;
@@ -34,7 +35,9 @@ struct ism_kube_informer {
     bool synced;
     int page;                    /* list page size, 0 for the default */
     ism_kube_stream_t *stream;
-    ism_kube_timer_t *timer;
+    ism_kube_call_t *list;       /* the list in flight */
+    ism_kube_timer_t timer;      /* the next list or watch */
+    int64_t failing_since;       /* monotonic ms of the first failure in a row, 0 */
     char *buf;                   /* the watch stream's partial line */
     size_t len, cap;
     json_t *queue;               /* decoded events not yet applied */
@@ -92,21 +95,33 @@ static void strip_item(void *arg, json_t *item)
     strip(arg, item);
 }
 
-/* Schedule fn after a backoff that grows with consecutive failures. */
+/* A list or watch failed: note since when, for readiness. */
+static void failed(ism_kube_informer_t *inf)
+{
+    inf->stats.errors++;
+    if (!inf->failing_since)
+        inf->failing_since = ism_kube_now_ms();
+}
+
+/* Run fn next, after a backoff that grows with consecutive failures. */
 static void backoff(ism_kube_informer_t *inf, ism_kube_timer_f fn)
 {
-    int shift = inf->failures < 16 ? inf->failures : 16;
-    int64_t cap = (int64_t)BACKOFF_BASE_MS << shift;
-    if (cap > BACKOFF_CAP_MS)
-        cap = BACKOFF_CAP_MS;
     inf->failures++;
-    inf->timer = ism_kube_timer_add(inf->k, cap / 2 + ism_kube_jitter(cap / 2 + 1), fn, inf);
+    inf->timer.fn = fn;
+    ism_kube_timer_arm(inf->k, &inf->timer, ism_backoff_delay(&BACKOFF, inf->failures));
+}
+
+/* Run fn on the next turn of the loop. */
+static void soon(ism_kube_informer_t *inf, ism_kube_timer_f fn)
+{
+    inf->timer.fn = fn;
+    ism_kube_timer_arm(inf->k, &inf->timer, 0);
 }
 
 /* ------------------------------------------------------------------ list */
 
 /* Make cache hold exactly items; tell the handlers what changed. */
-static void replace_cache(ism_kube_informer_t *inf, json_t *items)
+static bool replace_cache(ism_kube_informer_t *inf, json_t *items)
 {
     json_t *old = inf->cache, *fresh = json_object(), *item, *prev;
     const char *key;
@@ -114,10 +129,13 @@ static void replace_cache(ism_kube_informer_t *inf, json_t *items)
     size_t i;
 
     if (!fresh)
-        return;
+        return false;
     json_array_foreach(items, i, item) {
-        if (ism_kube_object_key(item, kbuf, sizeof(kbuf)) == 0) {
-            json_object_set(fresh, kbuf, item);
+        if (ism_kube_object_key(item, kbuf, sizeof(kbuf)) == 0 &&
+            json_object_set(fresh, kbuf, item) < 0) {
+            /* Out of memory: keep the old cache and list again later. */
+            json_decref(fresh);
+            return false;
         }
     }
     inf->cache = fresh;
@@ -137,34 +155,49 @@ static void replace_cache(ism_kube_informer_t *inf, json_t *items)
             inf->h.del(inf->arg, key, prev);
     }
     json_decref(old);
+    return true;
+}
+
+static void list_done(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                      json_t *answer, const ism_error_t *err)
+{
+    ism_kube_informer_t *inf = arg;
+    const char *rv = json_string_value(
+        json_object_get(json_object_get(answer, "metadata"), "resourceVersion"));
+    char *copy = rv ? strdup(rv) : NULL;
+    (void)st;
+
+    inf->list = NULL;
+    if (rc < 0 || !copy || !replace_cache(inf, json_object_get(answer, "items"))) {
+        free(copy);
+        failed(inf);
+        ism_log_warn("list %s: %s", inf->path, rc < 0 ? err->text : "out of memory");
+        backoff(inf, list_now);
+        return;
+    }
+    free(inf->rv);
+    inf->rv = copy;
+    inf->synced = true;
+    inf->failures = 0;
+    inf->failing_since = 0;
+    if (inf->h.synced)
+        inf->h.synced(inf->arg);
+    watch_now(k, inf);
 }
 
 static void list_now(ism_kube_t *k, void *arg)
 {
     ism_kube_informer_t *inf = arg;
     ism_error_t err = ISM_ERROR_INIT;
-    json_t *items = NULL;
-    char *rv = NULL;
 
-    inf->timer = NULL;
     inf->relist = false;
     inf->stats.lists++;
-    if (ism_kube_list_path(k, inf->path, inf->label, inf->field, inf->page, strip_item, inf,
-                           &items, &rv, NULL, &err) < 0) {
-        inf->stats.errors++;
+    if (!(inf->list = ism_kube_list_path_async(k, inf->path, inf->label, inf->field, inf->page,
+                                               strip_item, inf, list_done, inf, &err))) {
+        failed(inf);
         ism_log_warn("list %s: %s", inf->path, err.text);
         backoff(inf, list_now);
-        return;
     }
-    replace_cache(inf, items);
-    json_decref(items);
-    free(inf->rv);
-    inf->rv = rv;
-    inf->synced = true;
-    inf->failures = 0;
-    if (inf->h.synced)
-        inf->h.synced(inf->arg);
-    watch_now(k, inf);
 }
 
 /* ------------------------------------------------------------------ watch */
@@ -179,11 +212,12 @@ static bool queue_line(ism_kube_informer_t *inf, const char *line, size_t len)
         return true;
     ev = json_loadb(line, len, 0, NULL);
     if (!json_is_object(ev) || !json_is_string(json_object_get(ev, "type")) ||
-        !json_is_object(json_object_get(ev, "object")) || json_array_append_new(inf->queue, ev)) {
+        !json_is_object(json_object_get(ev, "object"))) {
         json_decref(ev);
         return false;
     }
-    return true;
+    /* json_array_append_new takes ev even when it fails: never free it here. */
+    return json_array_append_new(inf->queue, ev) == 0;
 }
 
 /* From inside curl: split the stream into lines and queue them. */
@@ -320,12 +354,15 @@ static void on_done(ism_kube_t *k, const ism_kube_status_t *st, const char *text
             inf->stats.gone++;
         ism_log_info("watch %s: resourceVersion %s is gone, listing again", inf->path,
                      inf->rv ? inf->rv : "?");
-        inf->timer = ism_kube_timer_add(inf->k, 0, list_now, inf);
+        /* The cache may have missed changes: not synced until the list. */
+        inf->synced = false;
+        soon(inf, list_now);
     } else if (st->reason == ISM_KUBE_OK) {
         inf->failures = 0;
-        inf->timer = ism_kube_timer_add(inf->k, 0, watch_now, inf);
+        inf->failing_since = 0;
+        soon(inf, watch_now);
     } else {
-        inf->stats.errors++;
+        failed(inf);
         ism_log_warn("watch %s: %s%s%s", inf->path, ism_kube_reason_name(st->reason),
                      text && *text ? ": " : "", text ? text : "");
         backoff(inf, watch_now);
@@ -337,9 +374,8 @@ static void watch_now(ism_kube_t *k, void *arg)
     ism_kube_informer_t *inf = arg;
     ism_error_t err = ISM_ERROR_INIT;
     char *rv = ism_kube_escape(inf->rv ? inf->rv : "0"), *url = NULL;
-    int seconds = WATCH_SECONDS + (int)ism_kube_jitter(WATCH_SECONDS);
+    int seconds = WATCH_SECONDS + (int)ism_random_below(WATCH_SECONDS);
 
-    inf->timer = NULL;
     if (rv && asprintf(&url, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s"
                        "&timeoutSeconds=%d%s", inf->path, rv, seconds, inf->selectors) < 0)
         url = NULL;
@@ -350,7 +386,7 @@ static void watch_now(ism_kube_t *k, void *arg)
                                             inf, &err);
     free(url);
     if (!inf->stream) {
-        inf->stats.errors++;
+        failed(inf);
         ism_log_warn("watch %s: %s", inf->path, err.text[0] ? err.text : "out of memory");
         backoff(inf, watch_now);
     }
@@ -386,11 +422,12 @@ ism_kube_informer_t *ism_kube_informer_create(ism_kube_t *k, const ism_kube_reso
         (label_selector && !(inf->label = strdup(label_selector))) ||
         (field_selector && !(inf->field = strdup(field_selector))) ||
         !(inf->cache = json_object()) || !(inf->queue = json_array()) ||
-        ism_kube_add_dispatcher(k, dispatch, inf) < 0 ||
-        !(inf->timer = ism_kube_timer_add(k, 0, list_now, inf))) {
+        ism_kube_add_dispatcher(k, dispatch, inf) < 0) {
         ism_err(err, errno ? errno : ENOMEM, "informer %s: cannot start", inf->path);
         goto error;
     }
+    ism_kube_timer_init(&inf->timer, list_now, inf);
+    ism_kube_timer_arm(k, &inf->timer, 0);
     return inf;
 error:
     ism_kube_informer_destroy(inf);
@@ -404,7 +441,8 @@ void ism_kube_informer_destroy(ism_kube_informer_t *inf)
     if (!inf)
         return;
     ism_kube_remove_dispatcher(inf->k, dispatch, inf);
-    ism_kube_timer_cancel(inf->k, inf->timer);
+    ism_kube_timer_disarm(inf->k, &inf->timer);
+    ism_kube_cancel(inf->k, inf->list);
     ism_kube_stream_cancel(inf->k, inf->stream);
     json_decref(inf->cache);
     json_decref(inf->queue);
@@ -427,6 +465,14 @@ void ism_kube_informer_set_page_size(ism_kube_informer_t *inf, int limit)
 bool ism_kube_informer_synced(const ism_kube_informer_t *inf)
 {
     return inf && inf->synced;
+}
+
+int64_t ism_kube_informer_failing_ms(const ism_kube_informer_t *inf)
+{
+    if (!inf || !inf->failing_since)
+        return 0;
+    int64_t ms = ism_kube_now_ms() - inf->failing_since;
+    return ms > 0 ? ms : 1;
 }
 
 json_t *ism_kube_informer_get(const ism_kube_informer_t *inf, const char *key)

@@ -5,7 +5,7 @@
  * resourceVersion with bookmarks on, and:
  *  - when a watch ends (the server's timeout, a dropped connection, an API
  *    server restart) watches again from the last resourceVersion it saw,
- *    after a capped exponential backoff with jitter when it failed;
+ *    after the backoff of lib/util/backoff.h when it failed;
  *  - when the server answers 410 Gone (that resourceVersion is too old, e.g.
  *    after etcd compaction), lists again and hands the handlers the
  *    difference between the cache and the new list, so no change is lost:
@@ -71,8 +71,13 @@ void ism_kube_informer_set_page_size(ism_kube_informer_t *inf, int limit);
  * the same informer. */
 void ism_kube_informer_destroy(ism_kube_informer_t *inf);
 
-/* True once the first list is in the cache. */
+/* True while the cache holds a whole list: from the first list on, except
+ * while a relist (after 410 Gone or lost data) is under way. */
 bool ism_kube_informer_synced(const ism_kube_informer_t *inf);
+
+/* How long (ms) its lists or watches have been failing without a success
+ * in between; 0 when the last one worked.  For readiness probes. */
+int64_t ism_kube_informer_failing_ms(const ism_kube_informer_t *inf);
 
 /* The cached object for key, or NULL; borrowed. */
 json_t *ism_kube_informer_get(const ism_kube_informer_t *inf, const char *key);

@@ -32,6 +32,8 @@ const struct ism_config_key ism_settings_schema[] = {
       .max = 3600 },
     { .name = "RetryPeriod", .type = ISM_CONFIG_INT, .default_value = "2", .min = 1,
       .max = 3600 },
+    { .name = "ReadyFailingTime", .type = ISM_CONFIG_INT, .default_value = "30", .min = 1,
+      .max = 3600 },
     { .name = NULL },
 };
 

@@ -631,6 +631,97 @@ START_TEST(write_guard)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ async */
+
+struct outcome {
+    int calls, ok, created_in_submit;
+    bool submitting;
+};
+
+static void async_done(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                       json_t *answer, const ism_error_t *err)
+{
+    struct outcome *o = arg;
+    (void)k, (void)st;
+
+    o->calls++;
+    o->created_in_submit += o->submitting; /* must never happen */
+    if (rc == 0 && json_is_object(answer))
+        o->ok++;
+    else
+        fprintf(stderr, "# async call failed: %s\n", err->text);
+}
+
+static void never_called(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                         json_t *answer, const ism_error_t *err)
+{
+    (void)k, (void)rc, (void)st, (void)answer, (void)err;
+    (*(int *)arg)++;
+}
+
+/* 64 creates in flight at once, on one connection; callbacks only from
+ * ism_kube_run; a cancelled call never calls back. */
+START_TEST(many_calls_in_flight)
+{
+    ism_kube_t *k = client("admin", 0);
+    ism_kube_stats_t s;
+    struct outcome o = { 0 };
+    int cancelled_calls = 0;
+    size_t most = 0;
+    ism_error_t err = ISM_ERROR_INIT;
+
+    /* One request first, so the connection (and HTTP/2) is up. */
+    ck_assert_int_eq(ism_kube_get(k, &NAMESPACES, NULL, "default", NULL, NULL, NULL), 0);
+    o.submitting = true;
+    for (int i = 0; i < 64; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "many-%d", i);
+        json_t *cm = configmap(name, "i", "x");
+        ck_assert_ptr_nonnull(ism_kube_create_object_async(k, &CONFIGMAPS, ns, cm, async_done, &o,
+                                                          &err));
+        json_decref(cm);
+    }
+    json_t *cm = configmap("cancelled", "a", "1");
+    ism_kube_call_t *c = ism_kube_create_object_async(k, &CONFIGMAPS, ns, cm, never_called,
+                                                      &cancelled_calls, &err);
+    json_decref(cm);
+    ck_assert_ptr_nonnull(c);
+    o.submitting = false;
+    ck_assert_int_eq(o.calls, 0); /* nothing before the loop runs */
+    ck_assert_int_eq(ism_kube_calls(k), 65);
+    ism_kube_cancel(k, c);
+    ck_assert_int_eq(ism_kube_calls(k), 64);
+    int64_t until = ism_kube_now_ms() + WAIT_MS;
+    while (o.calls < 64 && ism_kube_now_ms() < until) {
+        size_t n = ism_kube_calls(k);
+        most = n > most ? n : most;
+        ck_assert_int_eq(ism_kube_run(k, NULL, 0, 100, NULL), 0);
+    }
+    ck_assert_int_eq(o.calls, 64);
+    ck_assert_int_eq(o.ok, 64);
+    ck_assert_int_eq(o.created_in_submit, 0);
+    ck_assert_int_eq(cancelled_calls, 0);
+    ck_assert_int_eq(ism_kube_calls(k), 0);
+    ism_kube_stats(k, &s);
+    printf("# 64 creates: %llu connection(s), %llu over HTTP/2, at most %zu calls in flight\n",
+           (unsigned long long)s.connections, (unsigned long long)s.http2, most);
+    ck_assert_int_eq(s.connections, 1);
+    ck_assert_int_ge(s.http2, 65);
+    /* The cancelled create never reached the server. */
+    ck_assert_int_eq(ism_kube_get(admin, &CONFIGMAPS, ns, "cancelled", NULL, NULL, NULL), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    /* An async list sees them all, in one List answer. */
+    struct outcome lo = { 0 };
+    ck_assert_ptr_nonnull(ism_kube_list_async(k, &CONFIGMAPS, ns, "isthmus.io/test=kube", NULL, 10,
+                                              async_done, &lo, &err));
+    until = ism_kube_now_ms() + WAIT_MS;
+    while (lo.calls == 0 && ism_kube_now_ms() < until)
+        ck_assert_int_eq(ism_kube_run(k, NULL, 0, 100, NULL), 0);
+    ck_assert_int_eq(lo.ok, 1);
+    ism_kube_destroy(k);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ events */
 
 static const ism_kube_resource_t EVENTS = { "events.k8s.io", "v1", "events", true };
@@ -649,6 +740,16 @@ static json_t *events_of(const char *controller)
     }
     json_decref(items);
     return mine;
+}
+
+/* Drive the loop until the recorder has nothing in flight (bounded). */
+static void drain_events(ism_kube_recorder_t *r)
+{
+    int64_t until = ism_kube_now_ms() + WAIT_MS;
+    while (ism_kube_recorder_pending(r) > 0) {
+        ck_assert_msg(ism_kube_now_ms() < until, "Events still pending");
+        ck_assert_int_eq(ism_kube_run(admin, NULL, 0, 100, NULL), 0);
+    }
 }
 
 START_TEST(events_aggregate_and_rate_limit)
@@ -673,6 +774,7 @@ START_TEST(events_aggregate_and_rate_limit)
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(ism_kube_run(admin, NULL, 0, 0, NULL), 0); /* the loop writes them */
     ism_kube_recorder_flush(r);
+    drain_events(r);
     ism_kube_recorder_stats(r, &stats);
     ck_assert_int_eq(stats.recorded, 80);
     ck_assert_int_eq(stats.created, 26);
@@ -684,6 +786,7 @@ START_TEST(events_aggregate_and_rate_limit)
         ism_kube_event(r, noisy, "Warning", "NoTopology", "Publish", "node %s has no topology in Slurm",
                        "n1");
     ism_kube_recorder_flush(r);
+    drain_events(r);
     ism_kube_recorder_stats(r, &stats);
     ck_assert_int_eq(stats.created, 26);
     ck_assert_int_eq(stats.series, 1);
@@ -1177,6 +1280,7 @@ static Suite *suite(void)
     tcase_add_test(tc, kubeconfig_auth_modes);
     tcase_add_test(tc, subresources);
     tcase_add_test(tc, events_aggregate_and_rate_limit);
+    tcase_add_test(tc, many_calls_in_flight);
     suite_add_tcase(s, tc);
     tc = tcase_create("informers");
     tcase_add_unchecked_fixture(tc, setup, teardown);

@@ -22,6 +22,7 @@
 
 #include "lib/kube/kube_internal.h"
 #include "lib/util/backoff.h"
+#include "lib/util/file.h"
 #include "lib/util/log.h"
 
 #define MAX_BODY (64u << 20)   /* a bigger answer is hostile or a bug */
@@ -314,13 +315,16 @@ void ism_kube_remove_dispatcher(ism_kube_t *k, ism_kube_dispatch_f fn, void *arg
 
 /* ------------------------------------------------------------------ credentials */
 
+/* A bearer token is a few hundred bytes to a few KiB; more is not a token. */
+#define TOKEN_MAX 16384
+
 /* Re-read the token file when it changed (a projected service-account
- * token is rotated by kubelet by replacing the file). */
+ * token is rotated by kubelet by replacing the file).  The file may hold
+ * one line; every copy of the secret is wiped before it is freed. */
 static int refresh_token(ism_kube_t *k, ism_error_t *err)
 {
     struct stat sb;
-    FILE *f;
-    char buf[16384];
+    char *fresh;
     size_t n;
 
     if (!k->cfg->token_file)
@@ -331,19 +335,16 @@ static int refresh_token(ism_kube_t *k, ism_error_t *err)
         sb.st_mtim.tv_sec == k->token_stat.st_mtim.tv_sec &&
         sb.st_mtim.tv_nsec == k->token_stat.st_mtim.tv_nsec)
         return 0;
-    if (!(f = fopen(k->cfg->token_file, "r")))
-        return ism_err(err, errno, "token file %s: %s", k->cfg->token_file, strerror(errno));
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+    if (!(fresh = ism_file_read(k->cfg->token_file, TOKEN_MAX, &n, err)))
+        return ism_errprefix(err, "token file");
+    while (n > 0 && (fresh[n - 1] == '\n' || fresh[n - 1] == '\r' || fresh[n - 1] == ' '))
         n--;
-    buf[n] = '\0';
-    if (n == 0 || strpbrk(buf, "\r\n"))
+    fresh[n] = '\0';
+    if (n == 0 || strlen(fresh) != n || strpbrk(fresh, "\r\n")) {
+        explicit_bzero(fresh, n);
+        free(fresh);
         return ism_err(err, EINVAL, "token file %s: empty or not one line", k->cfg->token_file);
-    char *fresh = strdup(buf);
-    explicit_bzero(buf, sizeof(buf));
-    if (!fresh)
-        return ism_err(err, ENOMEM, "out of memory");
+    }
     if (k->token)
         explicit_bzero(k->token, strlen(k->token));
     free(k->token);

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/util/backoff.h"
 #include "bridge/mirror.h"
 #include "bridge/model.h"
 #include "lib/util/log.h"
 
-#define RETRY_BASE_MS 500
-#define RETRY_CAP_MS 60000
+static const ism_backoff_t RETRY = { 500, 60000 }; /* after a failed write */
 
 const ism_kube_resource_t mirror_resource = { "resource.k8s.io", "v1", "resourceclaims", true };
 
@@ -277,14 +277,12 @@ int mirror_plan(const struct mirror_input *in, struct writes *out)
 /* After a failed write: no pass before the backoff, once per pass. */
 static void failed(struct mirror *m)
 {
-    int64_t delay = (int64_t)RETRY_BASE_MS << (m->failures < 7 ? m->failures : 7);
-
     m->dirty = true;
     if (m->failed)
         return;
     m->failed = true;
     m->failures++;
-    m->not_before = ism_kube_now_ms() + (delay < RETRY_CAP_MS ? delay : RETRY_CAP_MS);
+    m->not_before = ism_kube_now_ms() + ism_backoff_delay(&RETRY, m->failures);
     if (m->c.errors)
         (*m->c.errors)++;
 }

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/util/backoff.h"
 #include "bridge/model.h"
 #include "bridge/slices.h"
 #include "lib/util/log.h"
 
 #define DIGEST_KEY SLICES_DIGEST_KEY
 #define POOLS_PER_TURN 256             /* pools examined per turn, at most */
-#define RETRY_BASE_MS 500
-#define RETRY_CAP_MS 60000
+static const ism_backoff_t RETRY = { 500, 60000 }; /* after a failed write */
 
 static void prune_shared(struct slices *s);
 static void retry_later(struct slices *s, const char *pool);
@@ -525,10 +525,8 @@ static int reconcile_pool(struct slices *s, const char *pool, int *writes)
 static void retry_later(struct slices *s, const char *pool)
 {
     json_int_t n = json_integer_value(json_object_get(s->failures, pool));
-    int64_t delay = (int64_t)RETRY_BASE_MS << (n < 7 ? n : 7);
+    int64_t delay = ism_backoff_delay(&RETRY, n < 64 ? (int)n + 1 : 64);
 
-    if (delay > RETRY_CAP_MS)
-        delay = RETRY_CAP_MS;
     json_object_set_new(s->failures, pool, json_integer(n + 1));
     json_object_set_new(s->waiting, pool, json_integer(ism_kube_now_ms() + delay));
     if (s->c.errors)

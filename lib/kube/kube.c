@@ -51,6 +51,7 @@ struct ism_kube_stream {
     ism_kube_status_t st;     /* the answer's code, decoded when it ends */
     char head[512];            /* first bytes of an error answer */
     size_t head_len;
+    bool open;                 /* the server answered 2xx: the stream runs */
 };
 
 typedef enum { CALL_QUEUED, CALL_SENDING, CALL_DONE } call_state_t;
@@ -399,6 +400,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t len = size * nmemb;
     static const char name[] = "retry-after:";
 
+    if (t->stream && len <= 2) { /* the blank line that ends the headers */
+        long code = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+        t->stream->open = code >= 200 && code < 300;
+    }
     if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
         char buf[32];
         size_t n = len - (sizeof(name) - 1);
@@ -699,6 +705,11 @@ ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, long t
     return s;
 }
 
+bool ism_kube_stream_open(const ism_kube_stream_t *s)
+{
+    return s && s->open;
+}
+
 void ism_kube_stream_cancel(ism_kube_t *k, ism_kube_stream_t *s)
 {
     if (!k || !s)
@@ -797,6 +808,9 @@ static void complete(ism_kube_t *k, ism_kube_call_t *c, int rc, int errnum)
     c->state = CALL_DONE;
     c->rc = rc;
     c->errnum = rc < 0 ? (errnum ? errnum : EIO) : 0;
+    ism_log_debug("%s %s: %s after %d %s", c->method, c->path,
+                  rc < 0 ? ism_kube_reason_name(c->st.reason) : "done", c->tries,
+                  c->tries == 1 ? "try" : "tries");
     if (c->done) {
         *k->done_tail = c;
         k->done_tail = &c->next;
@@ -881,6 +895,7 @@ static void start_try(ism_kube_t *k, ism_kube_call_t *c, int64_t now)
     }
     c->t = t;
     c->state = CALL_SENDING;
+    ism_log_debug("%s %s: try %d (timeout %ld ms)", c->method, c->path, c->tries, timeout);
 }
 
 /* Whether a failed try is worth another. */

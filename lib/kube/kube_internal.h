@@ -24,6 +24,11 @@ ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, long t
                                          ism_kube_data_f on_data, ism_kube_done_f on_done,
                                          void *arg, ism_error_t *err);
 
+/* Whether the server has answered the stream with 2xx headers: it is
+ * established, even if no data has come yet (an idle watch sends none for
+ * minutes).  Valid until on_done returns. */
+bool ism_kube_stream_open(const ism_kube_stream_t *s);
+
 /* Stop a stream now; on_done is not called.  NULL is fine. */
 void ism_kube_stream_cancel(ism_kube_t *k, ism_kube_stream_t *s);
 

@@ -300,6 +300,7 @@ static void apply_event(ism_kube_informer_t *inf, json_t *ev)
         ism_log_warn("watch %s: %s event for an object without a name, ignored", inf->path, type);
         return;
     }
+    ism_log_debug("watch %s: %s %s", inf->path, type, key);
     strip(inf, obj);
     old = json_incref(json_object_get(inf->cache, key));
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
@@ -347,6 +348,12 @@ static void on_done(ism_kube_t *k, const ism_kube_status_t *st, const char *text
     ism_kube_informer_t *inf = arg;
     (void)k;
 
+    if (ism_kube_stream_open(inf->stream)) {
+        /* It ran: a failure now is the first of a new series. */
+        inf->failures = 0;
+        inf->failing_since = 0;
+    }
+    ism_log_debug("watch %s: ended (%s)", inf->path, ism_kube_reason_name(st->reason));
     inf->stream = NULL;
     inf->len = 0;
     if (inf->relist || st->reason == ISM_KUBE_GONE) {
@@ -379,8 +386,9 @@ static void watch_now(ism_kube_t *k, void *arg)
     if (rv && asprintf(&url, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s"
                        "&timeoutSeconds=%d%s", inf->path, rv, seconds, inf->selectors) < 0)
         url = NULL;
-    free(rv);
     inf->stats.watches++;
+    ism_log_debug("watch %s: from resourceVersion %s", inf->path, rv ? rv : "?");
+    free(rv);
     if (url)
         inf->stream = ism_kube_stream_start(k, url, (seconds + 60) * 1000L, on_data, on_done,
                                             inf, &err);
@@ -469,7 +477,9 @@ bool ism_kube_informer_synced(const ism_kube_informer_t *inf)
 
 int64_t ism_kube_informer_failing_ms(const ism_kube_informer_t *inf)
 {
-    if (!inf || !inf->failing_since)
+    /* A watch the server has answered is a success, even before its
+     * first event: an idle watch may stay silent for minutes. */
+    if (!inf || !inf->failing_since || ism_kube_stream_open(inf->stream))
         return 0;
     int64_t ms = ism_kube_now_ms() - inf->failing_since;
     return ms > 0 ? ms : 1;

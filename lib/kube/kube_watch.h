@@ -76,7 +76,8 @@ void ism_kube_informer_destroy(ism_kube_informer_t *inf);
 bool ism_kube_informer_synced(const ism_kube_informer_t *inf);
 
 /* How long (ms) its lists or watches have been failing without a success
- * in between; 0 when the last one worked.  For readiness probes. */
+ * in between; 0 when the last one worked or a watch is established (the
+ * server answered it).  For readiness probes. */
 int64_t ism_kube_informer_failing_ms(const ism_kube_informer_t *inf);
 
 /* The cached object for key, or NULL; borrowed. */

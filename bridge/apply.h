@@ -51,10 +51,12 @@ void writes_clear(struct writes *w);
 /* "create", "update", "update-status", "delete". */
 const char *write_op_name(write_op_t op);
 
-/* The outcome of a write: rc 0 or -1; st the API's status; answer the
- * object the server returned (NULL for DELETE or on failure), borrowed
- * for the call; err the message on failure.  A DELETE of an object
- * already gone counts as success. */
+/* The outcome of a write: rc 0 or -1; st the API's status; answer what
+ * the server returned, borrowed for the call: the object (for a DELETE
+ * that finalizers hold, the object being deleted; for one that removed it,
+ * the object or a Status), NULL on failure or when the object was already
+ * gone; err the message on failure.  A DELETE of an object already gone
+ * counts as success. */
 typedef void (*apply_done_f)(void *arg, const struct write *w, int rc,
                              const ism_kube_status_t *st, json_t *answer, const ism_error_t *err);
 

@@ -304,9 +304,21 @@ static void write_done(void *arg, const struct write *w, int rc, const ism_kube_
         failed(m);
         return;
     }
-    if (w->op == WRITE_DELETE)
+    if (w->op == WRITE_DELETE) {
         ism_log_info("ResourceClaim %s/%s deleted", w->ns, w->name);
-    else if (w->op == WRITE_UPDATE_STATUS)
+        /* Our finalizer holds it: take it off now, from the answer, rather
+         * than when the watch brings the change (a watch restarted after
+         * an outage may bring it late). */
+        if (answer && deleting(answer) && has_finalizer(answer) && m->c.may_write(m->c.arg)) {
+            if (plan_finalizer(w->ns, answer, false, &next) < 0)
+                failed(m);
+            else
+                submit(m, &next.v[0]);
+            writes_clear(&next);
+        }
+        return;
+    }
+    if (w->op == WRITE_UPDATE_STATUS)
         ism_log_info("ResourceClaim %s/%s allocated", w->ns, w->name);
     if (w->op != WRITE_CREATE)
         return;
@@ -360,6 +372,8 @@ int mirror_reconcile(struct mirror *m, int budget, bool *more)
         ism_log_error("mirror: out of memory (trying again later)");
         failed(m);
     }
+    if (plan.n)
+        ism_log_debug("mirror: %zu writes planned, budget %d", plan.n, budget);
     for (size_t i = 0; i < plan.n && writes < budget; i++) {
         writes++;
         submit(m, &plan.v[i]);

@@ -22,7 +22,9 @@
  * per cached claim no job wants:
  *   not being deleted           -> delete (uid)
  *   being deleted, our finalizer -> update without it
- * A claim with a write in flight gets no other.
+ * A claim with a write in flight gets no other.  A delete the server answers
+ * with the claim held by our finalizer is followed at once by the update
+ * that drops it, without waiting for the watch to bring the change.
  *
  * Threads: everything here runs on the client's loop thread.
  */

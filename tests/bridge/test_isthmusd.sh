@@ -13,109 +13,18 @@
 # Waits are bounded polls for an outcome (a failure means it never
 # happened); nothing asserts on how long something took.
 set -uo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-world=$top/tests/world
 build=$(cd "${1:?usage: $0 BUILDDIR}" && pwd)
-isthmusd=$build/bridge/isthmusd
-topo_tool=$build/topology/isthmus-topology
-topologies=${ISTHMUS_TOPOLOGIES:-$top/tests/topologies}
-export ISTHMUS_TOPOLOGY=$topo_tool
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# shellcheck source=../tap.sh
-. "$top/tests/tap.sh"
-# until_ok CMD...: poll CMD every half second, at most 120 s.
-until_ok() {
-    local i
-    for ((i = 0; i < 240; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.5
-    done
-    return 1
-}
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/isthmus-bridge.XXXXXX")
-chmod 0755 "$dir" # munged runs as its own user and must reach its socket
-declare -A pid port
-finish() {
-    local rc=$? r
-    trap - EXIT INT TERM
-    for r in "${!pid[@]}"; do kill -9 "${pid[$r]}" 2>/dev/null; done
-    "$world/hybrid/stop" "$dir" >/dev/null 2>&1 || true
-    if ((failed == 0 && rc == 0)); then
-        rm -rf "$dir"
-    else
-        printf '# directory kept for its logs: %s\n' "$dir"
-        for r in "${!pid[@]}"; do
-            printf '# --- isthmusd %s (last lines)\n' "$r"
-            tail -25 "$dir/isthmusd-$r.log" | sed 's/^/# /'
-        done
-    fi
-    exit $((rc != 0 ? rc : failed != 0))
-}
-trap finish EXIT
-trap 'bail interrupted' INT TERM
-
-[[ -x $isthmusd && -x $topo_tool ]] || bail "build $build first (no isthmusd or isthmus-topology)"
 xml1=$topologies/corona.xml
 xml2=$topologies/16em64t-4s2c2t.xml
 xml3=$topologies/192em64t-12gr2n8c2t.xml
-env_lines=$("$world/hybrid/start" "$dir" --nodes 3 --xml "$xml1" --xml "$xml2" --xml "$xml3" \
-    2>"$dir/start.err") || {
-    tail -30 "$dir/start.err" | sed 's/^/# /'
-    bail "the hybrid world did not start"
-}
-eval "$env_lines"
-k8s=$ISTHMUS_K8S_WORLD
-
-# --- contrib's objects; the world's user "isthmusd" gets the ServiceAccount's roles
-kubectl apply -f "$top/contrib/kubernetes/namespace.yaml" -f "$top/contrib/kubernetes/deviceclass.yaml" \
-    -f "$top/contrib/kubernetes/rbac.yaml" >"$dir/apply.log" 2>&1 || bail "contrib manifests refused"
-kubectl get clusterrolebindings,rolebindings -A -o json |
-    jq -c '.items[] | select(any(.subjects[]?; .kind == "ServiceAccount" and .name == "isthmusd"))
-                    | {kind, name: .metadata.name, ns: .metadata.namespace, roleRef}' |
-    while read -r b; do
-        kind=$(jq -r .kind <<<"$b")
-        role=$(jq -r .roleRef.name <<<"$b")
-        if [[ $kind == ClusterRoleBinding ]]; then
-            kubectl create clusterrolebinding "test-user-$role" --clusterrole="$role" --user=isthmusd
-        else
-            kubectl -n "$(jq -r .ns <<<"$b")" create rolebinding "test-user-$role" \
-                --"$(jq -r '.roleRef.kind | ascii_downcase' <<<"$b")"="$role" --user=isthmusd
-        fi
-    done >>"$dir/apply.log" 2>&1
+bridge_world --nodes 3 --xml "$xml1" --xml "$xml2" --xml "$xml3"
 
 # --- topologies: n1 and n2 published; n3 not yet
 "$topo_tool" publish --xml "$xml1" -N n1 >/dev/null && "$topo_tool" publish --xml "$xml2" -N n2 >/dev/null ||
     bail "isthmus-topology publish failed"
-
-start_isthmusd() { # start_isthmusd NAME [WRAPPER...]
-    local r=$1 i
-    shift
-    cat >"$dir/isthmusd-$r.conf" <<EOF
-LogLevel=info
-SlurmConf=$SLURM_CONF
-Kubeconfig=$k8s/isthmusd.kubeconfig
-SlurmPollInterval=1
-HttpListen=127.0.0.1:0
-PidFile=$dir/isthmusd-$r.pid
-LeaseDuration=4
-RenewDeadline=3
-RetryPeriod=1
-EOF
-    "$@" "$isthmusd" --foreground --config "$dir/isthmusd-$r.conf" >"$dir/isthmusd-$r.log" 2>&1 &
-    pid[$r]=$!
-    for ((i = 0; i < 240; i++)); do
-        port[$r]=$(sed -n 's/.*HTTP on port \([0-9]*\).*/\1/p' "$dir/isthmusd-$r.log" | head -1)
-        [[ -n ${port[$r]} ]] && return 0
-        kill -0 "${pid[$r]}" 2>/dev/null || return 1
-        sleep 0.5
-    done
-    return 1
-}
-http() { curl -sf -o /dev/null "http://127.0.0.1:${port[$1]}$2"; }
-metric() { curl -s "http://127.0.0.1:${port[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
-leading() { [[ $(metric "$1" isthmus_leader) == 1 ]]; }
 
 # devices: "name numa socket l3 core cpus threads kind" per device of pool $1
 slice_devices() {
@@ -132,9 +41,6 @@ topology_devices() {
         (.[5] | split(",") | map(if test("-") then (split("-") | (.[1] | tonumber) - (.[0] | tonumber) + 1)
                                  else 1 end) | add), .[6]] | map(tostring) | join(" ")' | sort
 }
-slices_of() { kubectl get resourceslices -o json | jq -r --arg p "$1" '[.items[] | select(.spec.pool.name == $p)] | length'; }
-has_slices() { [[ $(slices_of "$1") -gt 0 ]]; }
-no_slices() { [[ $(slices_of "$1") == 0 ]]; }
 versions() { kubectl get resourceslices,resourceclaims -A -o json |
     jq -r '.items[] | "\(.kind) \(.metadata.name) \(.metadata.uid) \(.metadata.resourceVersion)"' | sort; }
 event_reasons() { kubectl get events.events.k8s.io -A -o json |
@@ -275,7 +181,7 @@ ok_if "the new leader puts a deleted slice back" until_ok kubectl get resourcesl
 # --- the job ends: its claims go
 scancel "$job"
 ok_if "the claims of an ended job are deleted (finalizer removed)" \
-    until_ok eval '[[ $(kubectl get resourceclaims -n isthmus-system -l isthmus.io/slurm-job='"$job"' -o name | wc -l) == 0 ]]'
+    until_ok eval '[[ $(mirrored_claims '"$job"') == 0 ]]'
 
 # --- a Node leaves Kubernetes: its slices go
 kubectl delete pod fits too-many --wait=false >/dev/null

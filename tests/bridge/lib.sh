@@ -1,0 +1,122 @@
+# shellcheck shell=bash
+# What the isthmusd tests share: a hybrid world (real Slurm + real
+# Kubernetes) with contrib's objects, replicas of isthmusd on it, and
+# bounded waits.  Sourced by tests/bridge/test_*.sh after they set
+#
+#   build   the build tree (isthmusd and isthmus-topology in it)
+#
+# and before they call bridge_world.  Sets top, world, isthmusd,
+# topo_tool, topologies, dir; keeps pid[] and port[] per replica.
+bridge_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$bridge_here/../.." && pwd)
+world=$top/tests/world
+isthmusd=$build/bridge/isthmusd
+topo_tool=$build/topology/isthmus-topology
+topologies=${ISTHMUS_TOPOLOGIES:-$top/tests/topologies}
+export ISTHMUS_TOPOLOGY=$topo_tool
+
+# shellcheck source=../tap.sh
+. "$top/tests/tap.sh"
+
+# until_ok CMD...: poll CMD every half second, at most 120 s.
+until_ok() {
+    local i
+    for ((i = 0; i < 240; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/isthmus-bridge.XXXXXX")
+chmod 0755 "$dir" # munged runs as its own user and must reach its socket
+declare -A pid port
+# bridge_cleanup: tests may add their own (background loops, peers) here.
+bridge_cleanup() { :; }
+bridge_finish() {
+    local rc=$? r
+    trap - EXIT INT TERM
+    bridge_cleanup
+    for r in "${!pid[@]}"; do kill -9 "${pid[$r]}" 2>/dev/null; done
+    "$world/hybrid/stop" "$dir" >/dev/null 2>&1 || true
+    if ((failed == 0 && rc == 0)); then
+        rm -rf "$dir"
+    else
+        printf '# directory kept for its logs: %s\n' "$dir"
+        for r in "${!pid[@]}"; do
+            printf '# --- isthmusd %s (last lines)\n' "$r"
+            tail -25 "$dir/isthmusd-$r.log" | sed 's/^/# /'
+        done
+    fi
+    exit $((rc != 0 ? rc : failed != 0))
+}
+trap bridge_finish EXIT
+trap 'bail interrupted' INT TERM
+
+# bridge_world START-ARGS...: start the hybrid world (tests/world/hybrid/start
+# arguments after the directory), apply contrib's namespace, DeviceClass and
+# RBAC, and give the world's user "isthmusd" the roles of the ServiceAccount.
+# Sets k8s (the Kubernetes world's directory) and the world's environment.
+bridge_world() {
+    [[ -x $isthmusd && -x $topo_tool ]] || bail "build $build first (no isthmusd or isthmus-topology)"
+    local env_lines b kind role
+    env_lines=$("$world/hybrid/start" "$dir" "$@" 2>"$dir/start.err") || {
+        tail -30 "$dir/start.err" | sed 's/^/# /'
+        bail "the hybrid world did not start"
+    }
+    eval "$env_lines"
+    k8s=$ISTHMUS_K8S_WORLD
+    kubectl apply -f "$top/contrib/kubernetes/namespace.yaml" -f "$top/contrib/kubernetes/deviceclass.yaml" \
+        -f "$top/contrib/kubernetes/rbac.yaml" >"$dir/apply.log" 2>&1 || bail "contrib manifests refused"
+    kubectl get clusterrolebindings,rolebindings -A -o json |
+        jq -c '.items[] | select(any(.subjects[]?; .kind == "ServiceAccount" and .name == "isthmusd"))
+                        | {kind, name: .metadata.name, ns: .metadata.namespace, roleRef}' |
+        while read -r b; do
+            kind=$(jq -r .kind <<<"$b")
+            role=$(jq -r .roleRef.name <<<"$b")
+            if [[ $kind == ClusterRoleBinding ]]; then
+                kubectl create clusterrolebinding "test-user-$role" --clusterrole="$role" --user=isthmusd
+            else
+                kubectl -n "$(jq -r .ns <<<"$b")" create rolebinding "test-user-$role" \
+                    --"$(jq -r '.roleRef.kind | ascii_downcase' <<<"$b")"="$role" --user=isthmusd
+            fi
+        done >>"$dir/apply.log" 2>&1
+}
+
+# start_isthmusd NAME [WRAPPER...]: a replica with a test configuration
+# (LogLevel $loglevel or info, a short lease, a one-second Slurm poll);
+# lines in $extra_conf are added to it.  Returns once it listens.
+extra_conf=
+start_isthmusd() {
+    local r=$1 i
+    shift
+    cat >"$dir/isthmusd-$r.conf" <<CONF
+LogLevel=${loglevel:-info}
+SlurmConf=$SLURM_CONF
+Kubeconfig=${kubeconfig:-$k8s/isthmusd.kubeconfig}
+SlurmPollInterval=1
+HttpListen=127.0.0.1:0
+PidFile=$dir/isthmusd-$r.pid
+LeaseDuration=4
+RenewDeadline=3
+RetryPeriod=1
+$extra_conf
+CONF
+    "$@" "$isthmusd" --foreground --config "$dir/isthmusd-$r.conf" >"$dir/isthmusd-$r.log" 2>&1 &
+    pid[$r]=$!
+    for ((i = 0; i < 240; i++)); do
+        port[$r]=$(sed -n 's/.*HTTP on port \([0-9]*\).*/\1/p' "$dir/isthmusd-$r.log" | head -1)
+        [[ -n ${port[$r]} ]] && return 0
+        kill -0 "${pid[$r]}" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+http() { curl -sf -o /dev/null "http://127.0.0.1:${port[$1]}$2"; }
+metric() { curl -s "http://127.0.0.1:${port[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+leading() { [[ $(metric "$1" isthmus_leader) == 1 ]]; }
+slices_of() { kubectl get resourceslices -o json | jq -r --arg p "$1" '[.items[] | select(.spec.pool.name == $p)] | length'; }
+has_slices() { [[ $(slices_of "$1") -gt 0 ]]; }
+no_slices() { [[ $(slices_of "$1") == 0 ]]; }
+# mirrored_claims JOB: how many claims isthmus-system holds for Slurm job JOB
+mirrored_claims() { kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$1" -o name | wc -l; }

@@ -1,0 +1,881 @@
+/* gang_plan.c - the gang scheduler's decisions (see gang_plan.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/gang_plan.h"
+#include "bridge/mirror.h"
+#include "bridge/model.h"
+#include "lib/topology/planner.h"
+#include "lib/util/names.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static const char *str_at(const json_t *obj, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(obj, a);
+    if (b)
+        v = json_object_get(v, b);
+    return json_string_value(v);
+}
+
+static const char *annotation(const json_t *pod, const char *key)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(pod, "metadata"), "annotations"), key));
+}
+
+static const char *label(const json_t *pod, const char *key)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(pod, "metadata"), "labels"), key));
+}
+
+/* A count in 1..max from a decimal string; -1 when it is not one. */
+static int parse_count(const char *s, int max)
+{
+    char *end;
+    long v;
+
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || v < 1 || v > max)
+        return -1;
+    return (int)v;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d;
+    if (!s)
+        return NULL;
+    if (!(d = strdup(s)))
+        *oom = true;
+    return d;
+}
+
+/* ------------------------------------------------------------ 1. identity */
+
+const char *gang_source_name(enum gang_source source)
+{
+    switch (source) {
+    case GANG_WORKLOAD:
+        return "workload";
+    case GANG_COSCHEDULING:
+        return "podgroup";
+    case GANG_ANNOTATION:
+        return "gang";
+    case GANG_ALONE:
+        return "pod";
+    }
+    return "?";
+}
+
+static int set_id(struct gang_id *id, enum gang_source source, const char *ns, const char *name,
+                  int min, const char *what, ism_error_t *err)
+{
+    if (ism_name_check(ISM_NAME_DNS_SUBDOMAIN, name, what, err) < 0)
+        return -1;
+    id->source = source;
+    id->min = min;
+    snprintf(id->ns, sizeof(id->ns), "%s", ns);
+    snprintf(id->name, sizeof(id->name), "%s", name);
+    snprintf(id->key, sizeof(id->key), "%s:%s/%s", gang_source_name(source), ns, name);
+    return 0;
+}
+
+int gang_id_of_pod(const json_t *pod, struct gang_id *id, ism_error_t *err)
+{
+    const char *ns = str_at(pod, "metadata", "namespace");
+    const char *name = str_at(pod, "metadata", "name");
+    const char *group, *size;
+    int n;
+
+    if (!id)
+        return ism_err(err, EINVAL, "gang: no place for the result");
+    memset(id, 0, sizeof(*id));
+    if (!ns || !name || ism_name_check(ISM_NAME_DNS_LABEL, ns, "namespace", err) < 0)
+        return ism_err(err, EINVAL, "pod: no name or namespace");
+    group = json_string_value(json_object_get(
+        json_object_get(json_object_get(pod, "spec"), "schedulingGroup"), "podGroupName"));
+    if (group)
+        return set_id(id, GANG_WORKLOAD, ns, group, 0, "spec.schedulingGroup.podGroupName", err);
+    if ((group = label(pod, ISM_LABEL_POD_GROUP)))
+        return set_id(id, GANG_COSCHEDULING, ns, group, 0, "label " ISM_LABEL_POD_GROUP, err);
+    group = annotation(pod, ISM_ANNOT_GANG);
+    size = annotation(pod, ISM_ANNOT_GANG_SIZE);
+    if (group || size) {
+        if (!group || !size)
+            return ism_err(err, EINVAL, "pod %s/%s: annotation %s needs %s", ns, name,
+                           group ? ISM_ANNOT_GANG : ISM_ANNOT_GANG_SIZE,
+                           group ? ISM_ANNOT_GANG_SIZE : ISM_ANNOT_GANG);
+        if ((n = parse_count(size, ISM_GANG_MAX_PODS)) < 0)
+            return ism_err(err, EINVAL, "pod %s/%s: annotation %s is '%s', not a count in 1..%d",
+                           ns, name, ISM_ANNOT_GANG_SIZE, size, ISM_GANG_MAX_PODS);
+        return set_id(id, GANG_ANNOTATION, ns, group, n, "annotation " ISM_ANNOT_GANG, err);
+    }
+    return set_id(id, GANG_ALONE, ns, name, 1, "pod name", err);
+}
+
+int gang_min_of_group(enum gang_source source, const json_t *group, int *min, ism_error_t *err)
+{
+    const json_t *spec = json_object_get(group, "spec"), *v;
+    const char *what;
+
+    if (source == GANG_WORKLOAD) {
+        const json_t *policy = json_object_get(spec, "schedulingPolicy");
+        if (json_object_get(policy, "basic") && !json_object_get(policy, "gang")) {
+            *min = 1;
+            return 0;
+        }
+        v = json_object_get(json_object_get(policy, "gang"), "minCount");
+        what = "spec.schedulingPolicy.gang.minCount";
+    } else if (source == GANG_COSCHEDULING) {
+        v = json_object_get(spec, "minMember");
+        what = "spec.minMember";
+    } else {
+        return ism_err(err, EINVAL, "gang: a %s gang has no group object",
+                       gang_source_name(source));
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > ISM_GANG_MAX_PODS)
+        return ism_err(err, EINVAL, "PodGroup %s: %s is missing or not in 1..%d",
+                       str_at(group, "metadata", "name") ? str_at(group, "metadata", "name") : "?",
+                       what, ISM_GANG_MAX_PODS);
+    *min = (int)json_integer_value(v);
+    return 0;
+}
+
+/* ------------------------------------------------------------ 2. demand */
+
+const char *gang_align_name(enum gang_align align)
+{
+    switch (align) {
+    case GANG_ALIGN_NONE:
+        return "none";
+    case GANG_ALIGN_NUMA:
+        return "NUMA node";
+    case GANG_ALIGN_SOCKET:
+        return "socket";
+    case GANG_ALIGN_L3:
+        return "L3 cache";
+    }
+    return "?";
+}
+
+static void request_clear(struct gang_request *r)
+{
+    for (int i = 0; i < r->nselectors; i++)
+        ism_cel_destroy(r->selectors[i]);
+    free(r->selectors);
+    free(r->name);
+}
+
+static void claim_clear(struct gang_claim *c)
+{
+    for (int i = 0; i < c->nrequests; i++)
+        request_clear(&c->requests[i]);
+    free(c->requests);
+    free(c->name);
+    free(c->uid);
+    free(c->resource_version);
+}
+
+void gang_pod_clear(struct gang_pod *pod)
+{
+    if (!pod)
+        return;
+    for (int i = 0; i < pod->nclaims; i++)
+        claim_clear(&pod->claims[i]);
+    free(pod->claims);
+    free(pod->ns);
+    free(pod->name);
+    free(pod->uid);
+    memset(pod, 0, sizeof(*pod));
+}
+
+/* The alignment a constraint's matchAttribute asks; -1 for one we do not serve. */
+static int align_of(const char *attr)
+{
+    if (!attr)
+        return -1;
+    if (strcmp(attr, "resource.kubernetes.io/numaNode") == 0)
+        return GANG_ALIGN_NUMA;
+    if (strcmp(attr, ISM_DRIVER "/socket") == 0)
+        return GANG_ALIGN_SOCKET;
+    if (strcmp(attr, ISM_DRIVER "/l3cache") == 0)
+        return GANG_ALIGN_L3;
+    return -1;
+}
+
+static int parse_request(const char *claim, const json_t *jr, struct gang_request *r,
+                         ism_error_t *err)
+{
+    const char *name = json_string_value(json_object_get(jr, "name"));
+    const json_t *ex = json_object_get(jr, "exactly"), *sels, *count, *s;
+    const char *cls, *mode;
+    size_t i;
+
+    if (!name)
+        return ism_err(err, EINVAL, "claim %s: a request has no name", claim);
+    if (!(r->name = strdup(name)))
+        return ism_err(err, ENOMEM, "out of memory");
+    if (!ex)
+        return ism_err(err, ENOTSUP, "claim %s, request %s: only 'exactly' requests are served "
+                       "(not firstAvailable)", claim, name);
+    cls = json_string_value(json_object_get(ex, "deviceClassName"));
+    if (!cls || strcmp(cls, ISM_DRIVER) != 0)
+        return ism_err(err, EXDEV, "claim %s, request %s: DeviceClass %s is not isthmus's (%s)",
+                       claim, name, cls ? cls : "(none)", ISM_DRIVER);
+    mode = json_string_value(json_object_get(ex, "allocationMode"));
+    if (mode && strcmp(mode, "ExactCount") != 0)
+        return ism_err(err, ENOTSUP, "claim %s, request %s: allocationMode %s is not served "
+                       "(ExactCount only)", claim, name, mode);
+    count = json_object_get(ex, "count");
+    r->count = count ? (int)json_integer_value(count) : 1;
+    if (count && (!json_is_integer(count) || json_integer_value(count) < 1 ||
+                  json_integer_value(count) > ISM_TOPO_MAX_CORES))
+        return ism_err(err, EINVAL, "claim %s, request %s: count is not in 1..%d", claim, name,
+                       ISM_TOPO_MAX_CORES);
+    if (json_object_get(ex, "adminAccess") == json_true())
+        return ism_err(err, ENOTSUP, "claim %s, request %s: adminAccess is not served", claim,
+                       name);
+    sels = json_object_get(ex, "selectors");
+    if (json_array_size(sels) && !(r->selectors = calloc(json_array_size(sels),
+                                                         sizeof(*r->selectors))))
+        return ism_err(err, ENOMEM, "out of memory");
+    json_array_foreach(sels, i, s) {
+        const char *expr = str_at(s, "cel", "expression");
+        if (!expr)
+            return ism_err(err, ENOTSUP, "claim %s, request %s: selector %zu is not CEL", claim,
+                           name, i);
+        if (!(r->selectors[r->nselectors] = ism_cel_compile(expr, err)))
+            return ism_errprefix(err, "claim %s, request %s", claim, name);
+        r->nselectors++;
+    }
+    return 0;
+}
+
+static int parse_constraints(const json_t *devices, struct gang_claim *c, ism_error_t *err)
+{
+    const json_t *k;
+    size_t i;
+
+    json_array_foreach(json_object_get(devices, "constraints"), i, k) {
+        const char *attr = json_string_value(json_object_get(k, "matchAttribute"));
+        int a = align_of(attr);
+        if (a < 0)
+            return ism_err(err, ENOTSUP, "claim %s: constraint %zu: only matchAttribute on "
+                           "resource.kubernetes.io/numaNode, %s/socket or %s/l3cache is served",
+                           c->name, i, ISM_DRIVER, ISM_DRIVER);
+        /* A constraint over some requests aligns those; aligning the whole
+         * claim is stricter and always satisfies it. */
+        if (c->align == GANG_ALIGN_NONE || a == GANG_ALIGN_L3 ||
+            (a == GANG_ALIGN_NUMA && c->align == GANG_ALIGN_SOCKET))
+            c->align = a;
+    }
+    return 0;
+}
+
+/* Whether claim obj is allocated, and if so to exactly this pod. */
+static int check_unallocated(const json_t *obj, const char *pod_uid, const char *name,
+                             ism_error_t *err)
+{
+    const json_t *st = json_object_get(obj, "status"), *r;
+    size_t i;
+
+    if (!json_object_get(st, "allocation"))
+        return 0;
+    json_array_foreach(json_object_get(st, "reservedFor"), i, r) {
+        const char *uid = json_string_value(json_object_get(r, "uid"));
+        if (uid && pod_uid && strcmp(uid, pod_uid) == 0)
+            return 0; /* ours, from an earlier try of this commit */
+    }
+    return ism_err(err, ENOTSUP, "claim %s is already allocated to someone else", name);
+}
+
+static int parse_claim(const char *ns, const char *claim_name, const char *pod_uid,
+                       const json_t *claims, struct gang_claim *c, ism_error_t *err)
+{
+    char key[400];
+    const json_t *obj, *devices, *jr;
+    bool oom = false;
+    size_t i;
+
+    snprintf(key, sizeof(key), "%s/%s", ns, claim_name);
+    if (!(obj = json_object_get(claims, key)))
+        return ism_err(err, EAGAIN, "claim %s does not exist yet", claim_name);
+    if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
+        return ism_err(err, EAGAIN, "claim %s is being deleted", claim_name);
+    c->name = dup_or_null(claim_name, &oom);
+    c->uid = dup_or_null(str_at(obj, "metadata", "uid"), &oom);
+    c->resource_version = dup_or_null(str_at(obj, "metadata", "resourceVersion"), &oom);
+    if (oom)
+        return ism_err(err, ENOMEM, "out of memory");
+    if (!c->uid)
+        return ism_err(err, EINVAL, "claim %s has no uid", claim_name);
+    if (check_unallocated(obj, pod_uid, claim_name, err) < 0)
+        return -1;
+    devices = json_object_get(json_object_get(obj, "spec"), "devices");
+    if (json_array_size(json_object_get(devices, "config")))
+        return ism_err(err, ENOTSUP, "claim %s: device config is not served", claim_name);
+    if (!json_array_size(json_object_get(devices, "requests")))
+        return ism_err(err, EINVAL, "claim %s has no requests", claim_name);
+    if (!(c->requests = calloc(json_array_size(json_object_get(devices, "requests")),
+                               sizeof(*c->requests))))
+        return ism_err(err, ENOMEM, "out of memory");
+    json_array_foreach(json_object_get(devices, "requests"), i, jr) {
+        c->nrequests++;
+        if (parse_request(claim_name, jr, &c->requests[i], err) < 0)
+            return -1;
+        c->cores += c->requests[i].count;
+    }
+    return parse_constraints(devices, c, err);
+}
+
+/* The claim name of the pod's entry pc: direct, or made from a template. */
+static const char *pod_claim_name(const json_t *pod, const json_t *pc, ism_error_t *err)
+{
+    const char *entry = json_string_value(json_object_get(pc, "name"));
+    const char *direct = json_string_value(json_object_get(pc, "resourceClaimName"));
+    const json_t *s;
+    size_t i;
+
+    if (!entry) {
+        ism_err(err, EINVAL, "spec.resourceClaims: an entry has no name");
+        return NULL;
+    }
+    if (direct)
+        return direct;
+    if (!json_string_value(json_object_get(pc, "resourceClaimTemplateName"))) {
+        ism_err(err, EINVAL, "spec.resourceClaims %s names no claim or template", entry);
+        return NULL;
+    }
+    json_array_foreach(json_object_get(json_object_get(pod, "status"), "resourceClaimStatuses"),
+                       i, s) {
+        const char *n = json_string_value(json_object_get(s, "name"));
+        if (n && strcmp(n, entry) == 0) {
+            const char *made = json_string_value(json_object_get(s, "resourceClaimName"));
+            if (made)
+                return made;
+        }
+    }
+    ism_err(err, EAGAIN, "the claim of spec.resourceClaims %s is not made from its template yet",
+            entry);
+    return NULL;
+}
+
+/* Memory in MiB of a Kubernetes quantity; false when it is not one we read. */
+static bool quantity_mib(const char *q, uint64_t *mib)
+{
+    static const struct { const char *suffix; double factor; } units[] = {
+        { "Ki", 1024.0 }, { "Mi", 1048576.0 }, { "Gi", 1073741824.0 }, { "Ti", 1099511627776.0 },
+        { "k", 1e3 }, { "M", 1e6 }, { "G", 1e9 }, { "T", 1e12 }, { "", 1.0 },
+    };
+    char *end;
+    double v;
+
+    if (!q || !*q)
+        return false;
+    errno = 0;
+    v = strtod(q, &end);
+    if (errno || v < 0 || end == q)
+        return false;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            double m = v * units[i].factor / 1048576.0;
+            if (m > 1e12)
+                return false;
+            *mib = (uint64_t)m + ((double)(uint64_t)m < m);
+            return true;
+        }
+    }
+    return false;
+}
+
+static int pod_memory(const json_t *pod, uint64_t *mib, ism_error_t *err)
+{
+    const json_t *c;
+    size_t i;
+
+    *mib = 0;
+    json_array_foreach(json_object_get(json_object_get(pod, "spec"), "containers"), i, c) {
+        const json_t *res = json_object_get(c, "resources");
+        const char *q = str_at(json_object_get(res, "requests"), "memory", NULL);
+        uint64_t m = 0;
+        if (!q)
+            q = str_at(json_object_get(res, "limits"), "memory", NULL);
+        if (q && !quantity_mib(q, &m))
+            return ism_err(err, EINVAL, "container %zu: memory '%s' is not a quantity", i, q);
+        *mib += m;
+    }
+    return 0;
+}
+
+int gang_pod_parse(const json_t *pod, const json_t *claims, struct gang_pod *out,
+                   ism_error_t *err)
+{
+    const json_t *pcs = json_object_get(json_object_get(pod, "spec"), "resourceClaims"), *pc;
+    bool oom = false;
+    size_t i;
+
+    if (!out)
+        return ism_err(err, EINVAL, "gang: no place for the result");
+    memset(out, 0, sizeof(*out));
+    out->ns = dup_or_null(str_at(pod, "metadata", "namespace"), &oom);
+    out->name = dup_or_null(str_at(pod, "metadata", "name"), &oom);
+    out->uid = dup_or_null(str_at(pod, "metadata", "uid"), &oom);
+    if (oom)
+        goto nomem;
+    if (!out->ns || !out->name || !out->uid) {
+        ism_err(err, EINVAL, "pod: no name, namespace or uid");
+        goto error;
+    }
+    if (pod_memory(pod, &out->memory_mib, err) < 0)
+        goto error;
+    if (!json_array_size(pcs)) {
+        ism_err(err, ENOTSUP, "it asks for no %s cores (spec.resourceClaims is empty)",
+                ISM_DRIVER);
+        goto error;
+    }
+    if (!(out->claims = calloc(json_array_size(pcs), sizeof(*out->claims))))
+        goto nomem;
+    json_array_foreach(pcs, i, pc) {
+        const char *cn = pod_claim_name(pod, pc, err);
+        if (!cn)
+            goto error;
+        out->nclaims++;
+        if (parse_claim(out->ns, cn, out->uid, claims, &out->claims[i], err) < 0)
+            goto error;
+        out->cores += out->claims[i].cores;
+        if (out->claims[i].align > out->align)
+            out->align = out->claims[i].align;
+    }
+    return 0;
+nomem:
+    ism_err(err, ENOMEM, "out of memory");
+error:
+    {
+        int e = errno;
+        ism_errprefix(err, "pod %s/%s", str_at(pod, "metadata", "namespace") ?: "?",
+                      str_at(pod, "metadata", "name") ?: "?");
+        gang_pod_clear(out);
+        errno = e;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------ 3. request */
+
+int gang_parse_time_limit(const char *s, uint32_t *minutes, ism_error_t *err)
+{
+    long f[4] = { 0 }, days = 0, secs;
+    int n = 0;
+    const char *p = s, *dash;
+    char *end;
+
+    if (!s || !*s)
+        return ism_err(err, EINVAL, "empty time limit");
+    dash = strchr(s, '-');
+    if (dash) {
+        errno = 0;
+        days = strtol(s, &end, 10);
+        if (errno || end != dash || end == s || days < 0 || days > 365000)
+            return ism_err(err, EINVAL, "time limit '%s': bad days", s);
+        p = dash + 1;
+    }
+    for (;;) {
+        if (*p < '0' || *p > '9' || n == 3)
+            return ism_err(err, EINVAL, "time limit '%s' is not in Slurm's time format", s);
+        errno = 0;
+        f[n++] = strtol(p, &end, 10);
+        if (errno || f[n - 1] > 1000000)
+            return ism_err(err, EINVAL, "time limit '%s': a field is too large", s);
+        if (!*end)
+            break;
+        if (*end != ':')
+            return ism_err(err, EINVAL, "time limit '%s' is not in Slurm's time format", s);
+        p = end + 1;
+    }
+    /* Without days: MM, MM:SS, HH:MM:SS; with days: D-HH, D-HH:MM, D-HH:MM:SS. */
+    if (dash)
+        secs = days * 86400 + f[0] * 3600 + (n > 1 ? f[1] * 60 : 0) + (n > 2 ? f[2] : 0);
+    else if (n == 1)
+        secs = f[0] * 60;
+    else if (n == 2)
+        secs = f[0] * 60 + f[1];
+    else
+        secs = f[0] * 3600 + f[1] * 60 + f[2];
+    if (secs <= 0)
+        return ism_err(err, EINVAL, "time limit '%s' is zero", s);
+    *minutes = (uint32_t)((secs + 59) / 60);
+    return 0;
+}
+
+/* annotation key of pod, or the default, into buf ("" for none). */
+static int option(const json_t *pod, const char *key, const char *def, char *buf, size_t size,
+                  ism_error_t *err)
+{
+    const char *v = annotation(pod, key);
+
+    if (!v)
+        v = def ? def : "";
+    if (strlen(v) >= size)
+        return ism_err(err, EINVAL, "annotation %s is too long", key);
+    for (const char *c = v; *c; c++) {
+        if (*c <= ' ' || *c == ',' || *c == 127)
+            return ism_err(err, EINVAL, "annotation %s: '%s' is not a Slurm name", key, v);
+    }
+    snprintf(buf, size, "%s", v);
+    return 0;
+}
+
+int gang_alloc_request(const struct gang_id *id, const struct gang_pod *pods, int npods,
+                       const json_t *first_pod, const struct gang_defaults *defs,
+                       int threads_per_core, struct gang_alloc *out, ism_error_t *err)
+{
+    static const struct gang_defaults none = { 0 };
+    uint64_t mem = 0;
+    const char *tl;
+    int cores;
+
+    if (!id || !pods || npods < 1 || !out || threads_per_core < 1)
+        return ism_err(err, EINVAL, "gang: bad arguments");
+    if (!defs)
+        defs = &none;
+    memset(out, 0, sizeof(*out));
+    cores = pods[0].cores;
+    for (int i = 0; i < npods; i++) {
+        if (pods[i].cores < 1)
+            return ism_err(err, ENOTSUP, "pod %s asks for no cores", pods[i].name);
+        if (pods[i].cores != cores)
+            return ism_err(err, ENOTSUP, "gang %s: pods of different core counts (%d and %d) "
+                           "are not served yet", id->name, cores, pods[i].cores);
+        if (pods[i].memory_mib > mem)
+            mem = pods[i].memory_mib;
+    }
+    if (option(first_pod, "isthmus.io/partition", defs->partition, out->partition,
+               sizeof(out->partition), err) < 0 ||
+        option(first_pod, "isthmus.io/account", defs->account, out->account,
+               sizeof(out->account), err) < 0 ||
+        option(first_pod, "isthmus.io/qos", defs->qos, out->qos, sizeof(out->qos), err) < 0)
+        return -1;
+    out->req.time_limit = defs->time_limit;
+    if ((tl = annotation(first_pod, "isthmus.io/time-limit")) &&
+        gang_parse_time_limit(tl, &out->req.time_limit, err) < 0)
+        return ism_errprefix(err, "annotation isthmus.io/time-limit");
+    snprintf(out->name, sizeof(out->name), "k8s:%s/%s", id->ns, id->name);
+    snprintf(out->admin_comment, sizeof(out->admin_comment), "%sgang=%s", BRIDGE_JOB_TAG,
+             id->key);
+    out->req.name = out->name;
+    out->req.admin_comment = out->admin_comment;
+    out->req.partition = out->partition[0] ? out->partition : NULL;
+    out->req.account = out->account[0] ? out->account : NULL;
+    out->req.qos = out->qos[0] ? out->qos : NULL;
+    out->req.num_tasks = (uint32_t)npods;
+    out->req.cpus_per_task = (uint32_t)(cores * threads_per_core);
+    out->req.min_nodes = 1;
+    out->req.max_nodes = (uint32_t)npods;
+    /* Memory per cpu that covers the largest pod (rounded up). */
+    out->req.mem_per_cpu = mem ? (mem + out->req.cpus_per_task - 1) / out->req.cpus_per_task : 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ 4. split */
+
+void gang_places_destroy(struct gang_place *places, int npods)
+{
+    if (!places)
+        return;
+    int e = errno;
+    for (int i = 0; i < npods; i++) {
+        struct gang_place *p = &places[i];
+        ism_bitmap_destroy(p->cores);
+        for (int c = 0; c < p->nclaims; c++) {
+            ism_bitmap_destroy(p->claim_cores ? p->claim_cores[c] : NULL);
+            if (p->request_cores && p->request_cores[c]) {
+                /* the request arrays end with a NULL */
+                for (ism_bitmap_t **r = p->request_cores[c]; *r; r++)
+                    ism_bitmap_destroy(*r);
+                free(p->request_cores[c]);
+            }
+        }
+        free(p->claim_cores);
+        free(p->request_cores);
+    }
+    free(places);
+    errno = e;
+}
+
+/* The value of a core's attribute that an alignment compares. */
+static int align_value(const struct ism_core *c, enum gang_align a)
+{
+    switch (a) {
+    case GANG_ALIGN_NUMA:
+        return c->numa;
+    case GANG_ALIGN_SOCKET:
+        return c->socket;
+    case GANG_ALIGN_L3:
+        return c->l3;
+    case GANG_ALIGN_NONE:
+        break;
+    }
+    return 0;
+}
+
+/* True when every core of set shares the attribute a asks for. */
+static bool aligned(const ism_topo_t *topo, const ism_bitmap_t *set, enum gang_align a)
+{
+    int bit, want = 0;
+    bool first = true;
+
+    if (a == GANG_ALIGN_NONE)
+        return true;
+    ism_bitmap_foreach(bit, set) {
+        const struct ism_core *c = ism_topo_core(topo, bit);
+        if (!c || align_value(c, a) < 0)
+            return false;
+        if (first)
+            want = align_value(c, a);
+        else if (align_value(c, a) != want)
+            return false;
+        first = false;
+    }
+    return true;
+}
+
+/* The device JSON of core index in devices, or NULL. */
+static const json_t *device_of(const json_t *devices, int index)
+{
+    char name[32];
+    const json_t *d;
+    size_t i;
+
+    snprintf(name, sizeof(name), "core-%d", index);
+    json_array_foreach(devices, i, d) {
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (n && strcmp(n, name) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* 1 when core index matches every selector of r, 0 when not, -1 on error. */
+static int matches(const struct gang_request *r, const json_t *devices, int index,
+                   ism_error_t *err)
+{
+    const json_t *d = device_of(devices, index);
+    bool m = true;
+
+    if (!r->nselectors)
+        return 1;
+    if (!d)
+        return ism_err(err, ENOSPC, "core-%d has no device", index);
+    for (int s = 0; s < r->nselectors && m; s++) {
+        if (ism_cel_eval(r->selectors[s], ISM_DRIVER, json_object_get(d, "attributes"), &m,
+                         err) < 0)
+            return ism_errprefix(err, "request %s, selector '%s'", r->name,
+                                 ism_cel_expression(r->selectors[s]));
+    }
+    return m;
+}
+
+/* Hand the pod's cores to its claims and requests: each request takes, in
+ * core order, the first cores left that match its selectors; a claim's
+ * cores are its requests'. */
+static int assign_requests(const struct gang_pod *p, const struct gang_node *n,
+                           struct gang_place *pl, ism_error_t *err)
+{
+    ism_bitmap_t *left = ism_bitmap_dup(pl->cores);
+    int rc = -1;
+
+    if (!left || !(pl->claim_cores = calloc((size_t)p->nclaims, sizeof(*pl->claim_cores))) ||
+        !(pl->request_cores = calloc((size_t)p->nclaims, sizeof(*pl->request_cores)))) {
+        ism_err(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    pl->nclaims = p->nclaims;
+    for (int c = 0; c < p->nclaims; c++) {
+        const struct gang_claim *cl = &p->claims[c];
+        if (!(pl->claim_cores[c] = ism_bitmap_create()) ||
+            !(pl->request_cores[c] = calloc((size_t)cl->nrequests + 1, sizeof(ism_bitmap_t *)))) {
+            ism_err(err, ENOMEM, "out of memory");
+            goto out;
+        }
+        for (int r = 0; r < cl->nrequests; r++) {
+            const struct gang_request *rq = &cl->requests[r];
+            ism_bitmap_t *mine = ism_bitmap_create();
+            int bit, m;
+            if (!mine) {
+                ism_err(err, ENOMEM, "out of memory");
+                goto out;
+            }
+            pl->request_cores[c][r] = mine;
+            ism_bitmap_foreach(bit, left) {
+                if (ism_bitmap_count(mine) == rq->count)
+                    break;
+                if ((m = matches(rq, n->devices, bit, err)) < 0)
+                    goto out;
+                if (m && ism_bitmap_set(mine, bit) < 0) {
+                    ism_err(err, ENOMEM, "out of memory");
+                    goto out;
+                }
+            }
+            if (ism_bitmap_count(mine) < rq->count) {
+                ism_err(err, ENOSPC, "claim %s, request %s: %d of the %d cores given on %s match "
+                        "its selectors", cl->name, rq->name, ism_bitmap_count(mine), rq->count,
+                        n->pool);
+                goto out;
+            }
+            ism_bitmap_andnot(left, mine);
+            if (ism_bitmap_or(pl->claim_cores[c], mine) < 0) {
+                ism_err(err, ENOMEM, "out of memory");
+                goto out;
+            }
+        }
+        if (!aligned(n->topo, pl->claim_cores[c], cl->align)) {
+            ism_err(err, ENOSPC, "claim %s: its cores on %s are not in one %s", cl->name, n->pool,
+                    gang_align_name(cl->align));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    ism_bitmap_destroy(left);
+    return rc;
+}
+
+/* Plan the pods [first, first + k) on node n: whole cores, aligned as the
+ * strictest pod asks.  A NUMA-aligned plan is tried when alignment is
+ * asked and the compact one does not give it. */
+static int split_node(const struct gang_pod *pods, int first, int k, const struct gang_node *n,
+                      int node_index, struct gang_place *places, ism_error_t *err)
+{
+    enum gang_align need = GANG_ALIGN_NONE;
+    static const enum ism_layout layouts[] = { ISM_LAYOUT_COMPACT, ISM_LAYOUT_NUMA };
+    int threads = ism_topo_threads_max(n->topo);
+
+    for (int i = first; i < first + k; i++)
+        if (pods[i].align > need)
+            need = pods[i].align;
+    for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++) {
+        struct ism_plan_request req = {
+            .cores = n->cores, .consumers = k, .cpus_per_consumer = pods[first].cores * threads,
+            .layout = layouts[l], .mem = ISM_MEM_LOCAL,
+        };
+        ism_error_t perr = ISM_ERROR_INIT;
+        ism_plan_t *plan = ism_plan_create(n->topo, &req, &perr);
+        bool ok = plan && plan->whole;
+
+        for (int i = 0; ok && i < k; i++)
+            ok = aligned(n->topo, plan->slots[i].cores, pods[first + i].align);
+        if (ok) {
+            for (int i = 0; i < k; i++) {
+                struct gang_place *pl = &places[first + i];
+                pl->node = node_index;
+                pl->cores = plan->slots[i].cores;
+                plan->slots[i].cores = NULL;
+                if (assign_requests(&pods[first + i], n, pl, err) < 0) {
+                    ism_plan_destroy(plan);
+                    return -1;
+                }
+            }
+            ism_plan_destroy(plan);
+            return 0;
+        }
+        ism_plan_destroy(plan);
+        if (need == GANG_ALIGN_NONE)
+            return ism_err(err, ENOSPC, "%s: %s", n->pool,
+                           perr.text[0] ? perr.text : "the granted cores are not whole");
+    }
+    return ism_err(err, ENOSPC, "%s: the %d granted cores cannot give %d pods of %d cores each "
+                   "inside one %s", n->pool, ism_bitmap_count(n->cores), k, pods[first].cores,
+                   gang_align_name(need));
+}
+
+struct gang_place *gang_split(const struct gang_pod *pods, int npods,
+                              const struct gang_node *nodes, int nnodes, ism_error_t *err)
+{
+    struct gang_place *places;
+    int next = 0;
+
+    if (!pods || npods < 1 || !nodes || nnodes < 1) {
+        ism_err(err, EINVAL, "gang split: bad arguments");
+        return NULL;
+    }
+    if (!(places = calloc((size_t)npods, sizeof(*places)))) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int n = 0; n < nnodes && next < npods; n++) {
+        int have = ism_bitmap_count(nodes[n].cores), k = 0, used = 0;
+        if (!nodes[n].topo) {
+            ism_err(err, ENOSPC, "%s has no topology", nodes[n].pool);
+            goto error;
+        }
+        while (next + k < npods && used + pods[next + k].cores <= have) {
+            used += pods[next + k].cores;
+            k++;
+        }
+        if (k && split_node(pods, next, k, &nodes[n], n, places, err) < 0)
+            goto error;
+        next += k;
+    }
+    if (next < npods) {
+        ism_err(err, ENOSPC, "the grant holds %d of the %d pods", next, npods);
+        goto error;
+    }
+    return places;
+error:
+    gang_places_destroy(places, npods); /* keeps errno */
+    return NULL;
+}
+
+/* ------------------------------------------------------------ 5. commit */
+
+json_t *gang_claim_status(const struct gang_pod *p, int c, const char *pool,
+                          const struct gang_place *place)
+{
+    const struct gang_claim *cl;
+    json_t *results = json_array();
+    int bit;
+
+    if (!results || !p || c < 0 || c >= p->nclaims || !place || c >= place->nclaims) {
+        json_decref(results);
+        return NULL;
+    }
+    cl = &p->claims[c];
+    for (int r = 0; r < cl->nrequests; r++) {
+        ism_bitmap_foreach(bit, place->request_cores[c][r]) {
+            char dev[32];
+            snprintf(dev, sizeof(dev), "core-%d", bit);
+            if (json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:s}", "request",
+                                                         cl->requests[r].name, "driver",
+                                                         ISM_DRIVER, "pool", pool, "device",
+                                                         dev)) < 0) {
+                json_decref(results);
+                return NULL;
+            }
+        }
+    }
+    return json_pack("{s:{s:{s:o}, s:{s:[{s:[{s:s, s:s, s:[s]}]}]}}, s:[{s:s, s:s, s:s}]}",
+                     "allocation", "devices", "results", results, "nodeSelector",
+                     "nodeSelectorTerms", "matchFields", "key", "metadata.name", "operator", "In",
+                     "values", pool, "reservedFor", "resource", "pods", "name", p->name, "uid",
+                     p->uid);
+}
+
+json_t *gang_binding(const struct gang_pod *p, const char *pool)
+{
+    if (!p || !pool)
+        return NULL;
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}}", "apiVersion", "v1",
+                     "kind", "Binding", "metadata", "name", p->name, "namespace", p->ns, "uid",
+                     p->uid, "target", "apiVersion", "v1", "kind", "Node", "name", pool);
+}

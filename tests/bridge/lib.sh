@@ -31,8 +31,6 @@ until_ok() {
 dir=$(mktemp -d "${TMPDIR:-/tmp}/isthmus-bridge.XXXXXX")
 chmod 0755 "$dir" # munged runs as its own user and must reach its socket
 declare -A pid port
-# bridge_cleanup: tests may add their own (background loops, peers) here.
-bridge_cleanup() { :; }
 bridge_finish() {
     local rc=$? r
     trap - EXIT INT TERM
@@ -120,3 +118,66 @@ has_slices() { [[ $(slices_of "$1") -gt 0 ]]; }
 no_slices() { [[ $(slices_of "$1") == 0 ]]; }
 # mirrored_claims JOB: how many claims isthmus-system holds for Slurm job JOB
 mirrored_claims() { kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$1" -o name | wc -l; }
+
+# ------------------------------------------------------------ faults
+# bridge_relay: put blackhole_proxy.py between isthmusd and the real
+# kube-apiserver (kubeconfig then names the relay for start_isthmusd).
+# Sets relay_pid (SIGUSR1: black hole, SIGUSR2: relay again) and
+# apiserver_pid (for SIGSTOP/SIGCONT).  Call after bridge_world.
+bridge_relay() {
+    local api_port relay_port
+    api_port=$(sed -n 's#^ *server: https://127.0.0.1:\([0-9]*\).*#\1#p' "$k8s/isthmusd.kubeconfig" | head -1)
+    [[ -n $api_port ]] || bail "no server port in $k8s/isthmusd.kubeconfig"
+    coproc relay { exec python3 "$bridge_here/blackhole_proxy.py" "$api_port"; }
+    relay_pid=$relay_PID
+    read -r -t 10 relay_port <&"${relay[0]}" || bail "the relay did not start"
+    sed "s#https://127.0.0.1:$api_port#https://127.0.0.1:$relay_port#" "$k8s/isthmusd.kubeconfig" \
+        >"$dir/relayed.kubeconfig"
+    kubeconfig=$dir/relayed.kubeconfig
+    apiserver_pid=$(<"$k8s/pids/kube-apiserver.pid")
+}
+
+# probe_start: ask replica a's /healthz ten times a second, each answer
+# "SECONDS.NANOS HTTP-CODE SECONDS-TAKEN" into $probes; probe_mark NAME
+# starts a stretch of the timeline; probe_stop ends it; probe_report
+# prints the figures (and sets total, bad, p50, p99, max in ms).
+probes=$dir/probes
+marks=$dir/marks
+prober_pid=
+probe_start() {
+    while :; do
+        printf '%s %s\n' "$(date +%s.%N)" \
+            "$(curl -s -o /dev/null -m 60 -w '%{http_code} %{time_total}' "http://127.0.0.1:${port[a]}/healthz")"
+        sleep 0.1
+    done >"$probes" &
+    prober_pid=$!
+}
+probe_mark() { printf '%s %s\n' "$(date +%s.%N)" "$1" >>"$marks"; }
+probe_stop() {
+    [[ -n $prober_pid ]] || return 0
+    kill "$prober_pid"
+    wait "$prober_pid" 2>/dev/null
+    prober_pid=
+}
+probe_report() {
+    local stats
+    total=$(wc -l <"$probes")
+    bad=$(awk '$2 != 200' "$probes" | wc -l)
+    stats=$(awk '{print $3}' "$probes" | sort -n | awk '{v[NR] = $1} END {
+        printf "%.1f %.1f %.1f", v[int((NR + 1) / 2)] * 1000, v[int(NR * 0.99 + 0.999)] * 1000, v[NR] * 1000}')
+    read -r p50 p99 max <<<"$stats"
+    printf '# /healthz over %d probes (%d not answered 200): median %s ms, p99 %s ms, max %s ms\n' \
+        "$total" "$bad" "$p50" "$p99" "$max"
+    # the timeline: per stretch, its probes, the slowest and the failed ones
+    awk 'FNR == NR {t[NR] = $1; $1 = ""; name[NR] = substr($0, 2); n = NR; next}
+         {i = 0; for (k = 1; k <= n; k++) if ($1 >= t[k]) i = k
+          if ($3 > slow[i]) slow[i] = $3; cnt[i]++; if ($2 != 200) bad[i]++}
+         END {for (k = 0; k <= n; k++) printf "#   from %-18s %4d probes, slowest %8.1f ms, %d not answered\n",
+              k ? name[k] : "start", cnt[k], slow[k] * 1000, bad[k]}' "$marks" "$probes"
+}
+bridge_cleanup() {
+    [[ -n ${apiserver_pid:-} ]] && kill -CONT "$apiserver_pid" 2>/dev/null
+    probe_stop
+    [[ -n ${relay_pid:-} ]] && kill "$relay_pid" 2>/dev/null
+    return 0
+}

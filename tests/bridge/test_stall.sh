@@ -25,40 +25,14 @@ for n in n1 n2; do
     "$topo_tool" publish --xml "$xml" -N "$n" >/dev/null || bail "isthmus-topology publish failed"
 done
 
-# --- the relay between isthmusd and the real kube-apiserver
-api_port=$(sed -n 's#^ *server: https://127.0.0.1:\([0-9]*\).*#\1#p' "$k8s/isthmusd.kubeconfig" | head -1)
-[[ -n $api_port ]] || bail "no server port in $k8s/isthmusd.kubeconfig"
-coproc relay { exec python3 "$top/tests/bridge/blackhole_proxy.py" "$api_port"; }
-relay_pid=$relay_PID
-read -r -t 10 relay_port <&"${relay[0]}" || bail "the relay did not start"
-sed "s#https://127.0.0.1:$api_port#https://127.0.0.1:$relay_port#" "$k8s/isthmusd.kubeconfig" >"$dir/relayed.kubeconfig"
-kubeconfig=$dir/relayed.kubeconfig
-apiserver_pid=$(<"$k8s/pids/kube-apiserver.pid")
-prober_pid=
-bridge_cleanup() {
-    kill -CONT "$apiserver_pid" 2>/dev/null
-    [[ -n $prober_pid ]] && kill "$prober_pid" 2>/dev/null
-    kill "$relay_pid" 2>/dev/null
-}
+bridge_relay
 
 extra_conf=ReadyFailingTime=3
 start_isthmusd a || bail "isthmusd did not start"
 ok_if "isthmusd becomes ready and leader through the relay" until_ok eval 'http a /readyz && leading a'
 ok_if "... and publishes both nodes" until_ok eval 'has_slices n1 && has_slices n2'
 
-# --- the prober: "SECONDS.NANOS HTTP-CODE SECONDS-TAKEN" per probe
-probes=$dir/probes
-marks=$dir/marks
-probe() {
-    while :; do
-        printf '%s %s\n' "$(date +%s.%N)" \
-            "$(curl -s -o /dev/null -m 10 -w '%{http_code} %{time_total}' "http://127.0.0.1:${port[a]}/healthz")"
-        sleep 0.1
-    done >"$probes"
-}
-mark() { printf '%s %s\n' "$(date +%s.%N)" "$1" >>"$marks"; }
-probe &
-prober_pid=$!
+probe_start
 polls() { metric a isthmus_slurm_polls_total; }
 # polls_rise N: the Slurm poll counter goes up by N from now
 polls_rise() {
@@ -69,7 +43,7 @@ polls_rise() {
 not_ready() { ! http a /readyz; }
 
 # ============================================================ 1. SIGSTOP
-mark "apiserver SIGSTOP"
+probe_mark "apiserver SIGSTOP"
 kill -STOP "$apiserver_pid"
 ok_if "frozen API server: /readyz turns false (ReadyFailingTime=3)" until_ok not_ready
 ok_if "frozen API server: Slurm is still polled" polls_rise 4
@@ -78,15 +52,15 @@ ok_if "frozen API server: the job started meanwhile is seen by Slurm" \
     until_ok eval '[[ $(squeue -h -j '"$job"' -o %T) == RUNNING ]]'
 polls_rise 2
 ok_if "frozen API server: isthmusd is alive and /healthz answers" http a /healthz
-mark "apiserver SIGCONT"
+probe_mark "apiserver SIGCONT"
 kill -CONT "$apiserver_pid"
 ok_if "thawed API server: /readyz true again" until_ok eval 'http a /readyz && leading a'
 ok_if "thawed API server: the job started during the freeze gets its claim" \
     until_ok eval '[[ $(mirrored_claims '"$job"') -ge 1 ]]'
-mark "recovered"
+probe_mark "recovered"
 
 # ============================================================ 2. a black hole
-mark "black hole"
+probe_mark "black hole"
 kill -USR1 "$relay_pid"
 ok_if "black hole: /readyz turns false" until_ok not_ready
 ok_if "black hole: Slurm is still polled" polls_rise 4
@@ -94,32 +68,19 @@ scancel "$job"
 ok_if "black hole: the job ends in Slurm" until_ok eval '[[ -z $(squeue -h -j '"$job"' -o %T) ]]'
 polls_rise 2
 ok_if "black hole: isthmusd is alive and /healthz answers" http a /healthz
-mark "relay"
+probe_mark "relay"
 kill -USR2 "$relay_pid"
 ok_if "relay restored: /readyz true again" until_ok eval 'http a /readyz && leading a'
 ok_if "relay restored: the ended job's claims are deleted" until_ok eval '[[ $(mirrored_claims '"$job"') == 0 ]]'
-mark "recovered"
+probe_mark "recovered"
 sleep 1
-kill "$prober_pid"
-wait "$prober_pid" 2>/dev/null
-prober_pid=
+probe_stop
 
 # --- what the prober saw
-total=$(wc -l <"$probes")
-bad=$(awk '$2 != 200' "$probes" | wc -l)
+probe_report
 ok_if "the prober ran throughout ($total probes)" test "$total" -ge 50
 check "every /healthz probe answered 200 (none timed out)" "$bad" 0
 [[ $bad == 0 ]] || awk '$2 != 200' "$probes" | head -5 | sed 's/^/#   /'
-stats=$(awk '{print $3}' "$probes" | sort -n | awk '{v[NR] = $1} END {
-    printf "%.1f %.1f %.1f", v[int((NR + 1) / 2)] * 1000, v[int(NR * 0.99 + 0.999)] * 1000, v[NR] * 1000}')
-read -r p50 p99 max <<<"$stats"
-printf '# /healthz over %d probes: median %s ms, p99 %s ms, max %s ms\n' "$total" "$p50" "$p99" "$max"
-# the timeline, one line per fault: the slowest probe in each stretch
-awk 'FNR == NR {t[NR] = $1; $1 = ""; name[NR] = substr($0, 2); n = NR; next}
-     {i = 0; for (k = 1; k <= n; k++) if ($1 >= t[k]) i = k
-      if ($3 > slow[i]) slow[i] = $3; cnt[i]++}
-     END {for (k = 0; k <= n; k++) printf "#   from %-18s %4d probes, slowest %.1f ms\n",
-          k ? name[k] : "start", cnt[k], slow[k] * 1000}' "$marks" "$probes"
 ok_if "the slowest /healthz answer took under 1 s (target 100 ms; got $max ms)" \
     awk -v m="$max" 'BEGIN {exit !(m < 1000)}'
 

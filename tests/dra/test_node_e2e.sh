@@ -65,7 +65,10 @@ kubectl -n e2e delete pod pinned --wait=false >/dev/null
 ok_if "deleting the pod unprepares the claim: its CDI spec is gone" until_ok test ! -e "$spec"
 ok_if "... and the plugin logged it" grep -q "unprepared claim e2e/$claim ($uid)" "$dir/plugin.log"
 
-# --- a claim allocated to another node: the kubelet reports our refusal
+# --- a claim allocated to another node: the kubelet reports our refusal.
+# The pod is bound by hand and its claim allocated (in n2's pool) and
+# reserved for it once it exists; the kubelet, which failed the pod while
+# the claim was not allocated, tries again when the pod changes.
 {
     pod astray "resourceClaimName: astray" "nodeName: n1"
     echo "{apiVersion: resource.k8s.io/v1, kind: ResourceClaim, metadata: {name: astray, namespace: e2e},
@@ -76,7 +79,8 @@ auid=$(kubectl -n e2e get resourceclaim astray -o jsonpath='{.metadata.uid}')
 kubectl -n e2e patch resourceclaim astray --subresource=status --type=merge -p "{\"status\": {
     \"allocation\": {\"devices\": {\"results\": [{\"request\": \"cpus\", \"driver\": \"cpu.isthmus.io\",
         \"pool\": \"n2\", \"device\": \"core-0\"}]}},
-    \"reservedFor\": [{\"resource\": \"pods\", \"name\": \"astray\", \"uid\": \"$puid\"}]}}" >/dev/null ||
+    \"reservedFor\": [{\"resource\": \"pods\", \"name\": \"astray\", \"uid\": \"$puid\"}]}}" >/dev/null &&
+    kubectl -n e2e annotate pod astray isthmus.io/test=claim-allocated >/dev/null ||
     bail "cannot allocate the astray claim"
 refusal="device core-0 is allocated in pool n2, not this node's pool n1"
 events() { kubectl -n e2e get events --field-selector involvedObject.name=astray -o json | jq -r '.items[].message'; }

@@ -10,7 +10,8 @@
 #   node_opts    (array, optional) options of tests/world/node/start
 #   plugin_opts  (array, optional) more options of the plugin
 #
-# node_world_up starts it all (printing TAP lines); finish stops it on exit.
+# node_world_up starts it all (printing TAP lines); finish stops it on exit
+# and removes the directory, unless a test failed or ISTHMUS_KEEP is set.
 [[ -v node_opts ]] || node_opts=()
 [[ -v plugin_opts ]] || plugin_opts=()
 node_lib_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,7 +38,7 @@ finish() {
     for p in "${!pid[@]}"; do kill "${pid[$p]}" 2>/dev/null && wait "${pid[$p]}" 2>/dev/null; done
     "$world/node/stop" "$dir/node" >/dev/null 2>&1
     "$world/hybrid/stop" "$dir" >/dev/null 2>&1
-    if ((failed == 0 && rc == 0)); then
+    if ((failed == 0 && rc == 0)) && [[ -z ${ISTHMUS_KEEP-} ]]; then
         rm -rf "$dir"
     else
         printf '# directory kept for its logs: %s\n' "$dir"

@@ -74,3 +74,7 @@ NODE_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_
 # container log links).  start records those that did not exist; stop
 # removes what the world put there and, when empty, the directories.
 NODE_HOST_DIRS=(/var/lib/kubelet/device-plugins /var/log/containers)
+
+# One node world per machine: the paths above (and the sysctls) are the
+# machine's.  This file names the directory of the one that runs.
+NODE_WORLD_MARK=${ISTHMUS_NODE_MARK:-/tmp/isthmus-node-world}

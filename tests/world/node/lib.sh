@@ -69,11 +69,12 @@ node_stop_pid() {
 NODE_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
     kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 
-# Paths the kubelet creates on the host whatever its flags say (constants
-# in the pinned kubelet: the device plugin socket's directory and the
-# container log links).  start records those that did not exist; stop
+# Paths the kubelet and containerd create on the host whatever their
+# settings say (constants in the pinned kubelet: the device plugin
+# socket's directory and the container log links; in containerd 1.7: its
+# shims' socket directory).  start records those that did not exist; stop
 # removes what the world put there and, when empty, the directories.
-NODE_HOST_DIRS=(/var/lib/kubelet/device-plugins /var/log/containers)
+NODE_HOST_DIRS=(/var/lib/kubelet/device-plugins /var/log/containers /run/containerd/s)
 
 # One node world per machine: the paths above (and the sysctls) are the
 # machine's.  This file names the directory of the one that runs.

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "dra/claim.h"
+#include "dra/cpu_manager.h"
 #include "dra/node.h"
 #include "dra/rpc.h"
 #include "dra/services.h"
@@ -42,7 +43,7 @@ static void on_signal(int sig)
 
 struct opts {
     const char *driver, *node_name, *plugin_dir, *registry_dir, *state_dir, *cdi_dir, *hook;
-    const char *topology_cache, *kubeconfig, *log_level;
+    const char *topology_cache, *kubeconfig, *log_level, *cpu_manager_state;
     char node_buf[256], cache_buf[512], plugin_buf[512];
     int no_api;
 };
@@ -59,6 +60,8 @@ static void usage(FILE *f)
             "  --cdi-dir=DIR          CDI specs (default /var/run/cdi)\n"
             "  --hook=PATH            isthmus-oci-hook (default " ISM_SBINDIR "/isthmus-oci-hook)\n"
             "  --topology-cache=FILE  (default /run/isthmus/topology-HOST.json)\n"
+            "  --cpu-manager-state=FILE  the kubelet's CPU manager checkpoint, read at start\n"
+            "                         (default /var/lib/kubelet/cpu_manager_state)\n"
             "  --kubeconfig=FILES     (default $KUBECONFIG, ~/.kube/config, or in-cluster)\n"
             "  --no-api               never read claims (prepare answers from the checkpoint)\n"
             "  --log-level=LEVEL      error, warning, notice, info (default), debug\n"
@@ -77,6 +80,7 @@ static int parse(int argc, char **argv, struct opts *o)
         { "hook", required_argument, NULL, 'k' },
         { "topology-cache", required_argument, NULL, 't' },
         { "kubeconfig", required_argument, NULL, 'K' },
+        { "cpu-manager-state", required_argument, NULL, 'C' },
         { "no-api", no_argument, NULL, 'N' },
         { "log-level", required_argument, NULL, 'l' },
         { "foreground", no_argument, NULL, 'f' },
@@ -93,6 +97,7 @@ static int parse(int argc, char **argv, struct opts *o)
     o->state_dir = "/var/lib/isthmus/kubelet-plugin";
     o->cdi_dir = "/var/run/cdi";
     o->hook = ISM_SBINDIR "/isthmus-oci-hook";
+    o->cpu_manager_state = "/var/lib/kubelet/cpu_manager_state";
     o->log_level = "info";
     while ((c = getopt_long(argc, argv, "fhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -105,6 +110,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'k': o->hook = optarg; break;
         case 't': o->topology_cache = optarg; break;
         case 'K': o->kubeconfig = optarg; break;
+        case 'C': o->cpu_manager_state = optarg; break;
         case 'N': o->no_api = 1; break;
         case 'l': o->log_level = optarg; break;
         case 'f': break;
@@ -155,6 +161,29 @@ static ism_topo_t *load_topology(const char *cache, ism_error_t *err)
     if (key[0] && ism_topo_cache_write(cache, key, topo, &cerr) < 0)
         ism_log_warn("cannot write the topology cache: %s", cerr.text);
     return topo;
+}
+
+/* Refuse to run beside a kubelet whose CPU manager would undo our cpusets
+ * (cpu_manager.h).  A missing state file is a kubelet that has not started
+ * yet, or one with another root directory: said, and not fatal. */
+static int check_cpu_manager(const char *path, ism_error_t *err)
+{
+    char policy[64];
+
+    if (ism_cpu_manager_read(path, policy, sizeof(policy), err) < 0) {
+        if (errno != ENOENT)
+            return ism_errprefix(err, "the kubelet's CPU manager state");
+        ism_log_warn("%s does not exist: cannot tell the kubelet's CPU manager policy "
+                     "(not started yet, or another --root-dir?); only \"none\" works with "
+                     "cpu.isthmus.io claims",
+                     path);
+        ism_error_clear(err);
+        return 0;
+    }
+    if (ism_cpu_manager_check(policy, path, err) < 0)
+        return -1;
+    ism_log_info("the kubelet's CPU manager policy is %s (%s)", policy, path);
+    return 0;
 }
 
 /* mkdir -p, mode 0750 for what is created. */
@@ -244,6 +273,10 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (check_cpu_manager(o.cpu_manager_state, &err) < 0) {
+        ism_log_error("refusing to run: %s", err.text);
+        goto out;
+    }
     if (!(topo = load_topology(o.topology_cache, &err))) {
         ism_log_error("this node's topology: %s", err.text);
         goto out;

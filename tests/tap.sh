@@ -7,6 +7,9 @@
 #   ok_if DESC CMD...           passes when CMD succeeds
 #   bail MESSAGE                "Bail out!" and exit 1
 #   tap_plan                    the "1..N" line for the tests so far
+#   until_ok CMD...             poll CMD (its output discarded) every half
+#                               second until it succeeds, at most 120 s;
+#                               fails when it never did
 #
 # count is the number of tests so far, failed the number that failed.
 # Diagnostics are prefixed line by line, so output that starts with "ok"
@@ -47,4 +50,14 @@ bail() {
 
 tap_plan() {
     printf '1..%d\n' "$count"
+}
+
+until_ok() {
+    tap_tries=240
+    while [ "$tap_tries" -gt 0 ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        tap_tries=$((tap_tries - 1))
+        sleep 0.5
+    done
+    return 1
 }

@@ -18,16 +18,6 @@ export ISTHMUS_TOPOLOGY=$topo_tool
 # shellcheck source=../tap.sh
 . "$top/tests/tap.sh"
 
-# until_ok CMD...: poll CMD every half second, at most 120 s.
-until_ok() {
-    local i
-    for ((i = 0; i < 240; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.5
-    done
-    return 1
-}
-
 dir=$(mktemp -d "${TMPDIR:-/tmp}/isthmus-bridge.XXXXXX")
 chmod 0755 "$dir" # munged runs as its own user and must reach its socket
 declare -A pid port

@@ -44,7 +44,7 @@ start() {
     "${wrap[@]}" "$plugin" --node-name=n1 --no-api --registry-dir="$dir/registry" \
         --plugin-dir="$dir/plugins/cpu.isthmus.io" --state-dir="$state" --cdi-dir="$cdi" \
         --hook=/usr/sbin/isthmus-oci-hook --topology-cache="$dir/topology.json" \
-        --log-level=debug >>"$log" 2>&1 &
+        --cpu-manager-state="$dir/cpu_manager_state" --log-level=debug >>"$log" 2>&1 &
     pid=$!
     local i
     for ((i = 0; i < 600; i++)); do

@@ -43,7 +43,8 @@ log=$dir/plugin.log
 start() {
     "$plugin" --node-name=n1 --kubeconfig="$KUBECONFIG" --registry-dir="$dir/registry" \
         --plugin-dir="$dir/plugins/cpu.isthmus.io" --state-dir="$dir/state" --cdi-dir="$cdi" \
-        --hook=/usr/sbin/isthmus-oci-hook --topology-cache="$dir/topology.json" >>"$log" 2>&1 &
+        --hook=/usr/sbin/isthmus-oci-hook --topology-cache="$dir/topology.json" \
+        --cpu-manager-state="$dir/cpu_manager_state" >>"$log" 2>&1 &
     pid=$!
     local i
     for ((i = 0; i < 600; i++)); do

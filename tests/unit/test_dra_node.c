@@ -1,5 +1,5 @@
 /* Unit tests of the kubelet plugin's core (dra/claim.h, cdi.h,
- * checkpoint.h, node.h): claims in, cpus and nodes out, CDI specs and the
+ * checkpoint.h, node.h, cpu_manager.h): claims in, cpus and nodes out, CDI specs and the
  * checkpoint on disk, prepare and unprepare across restarts and failures. */
 #include <config.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "dra/cdi.h"
 #include "dra/checkpoint.h"
 #include "dra/claim.h"
+#include "dra/cpu_manager.h"
 #include "dra/node.h"
 #include "lib/topology/topology.h"
 #include "unit.h"
@@ -555,6 +556,104 @@ START_TEST(test_checkpoint_unwritable)
 }
 END_TEST
 
+/* ---- the kubelet's CPU manager state ------------------------------------ */
+
+/* What the pinned kubelet (1.37.2) wrote, as measured on the node world. */
+#define STATE_NONE                                                                              \
+    "{\"policyName\":\"none\",\"defaultCpuSet\":\"\",\"checksum\":1353318690,\"data\":"         \
+    "\"{\\\"policyName\\\":\\\"none\\\",\\\"defaultCpuSet\\\":\\\"\\\"}\",\"dataChecksum\":3028111495}"
+#define STATE_STATIC                                                                            \
+    "{\"policyName\":\"static\",\"defaultCpuSet\":\"0\",\"entries\":{\"18029f1e-8dee-480b-b9af-" \
+    "b54516797b53\":{\"c\":\"1\"}},\"checksum\":870325882}"
+
+static const struct state_case {
+    const char *name, *text;
+    int rc;
+    const char *want; /* the policy, or an error substring */
+} state_cases[] = {
+    { "none, as 1.37 writes it", STATE_NONE, 0, "none" },
+    { "static with an entry", STATE_STATIC, 0, "static" },
+    { "unknown members and nulls", "{\"x\":null,\"policyName\":\"none\",\"entries\":null}", 0, "none" },
+    { "a future policy", "{\"policyName\":\"dynamic-2\"}", 0, "dynamic-2" },
+    { "empty", "", -1, "not JSON" },
+    { "torn", "{\"policyName\":\"no", -1, "not JSON" },
+    { "an array", "[\"none\"]", -1, "not a JSON object" },
+    { "no policyName", "{\"defaultCpuSet\":\"\"}", -1, "policyName: missing" },
+    { "null policyName", "{\"policyName\":null}", -1, "policyName: not a string" },
+    { "numeric policyName", "{\"policyName\":1}", -1, "policyName: not a string" },
+    { "empty policyName", "{\"policyName\":\"\"}", -1, "not a policy name" },
+    { "policyName with a newline", "{\"policyName\":\"none\\nstatic\"}", -1, "not a policy name" },
+    { "policyName with a NUL", "{\"policyName\":\"none\\u0000x\"}", -1, "not JSON" },
+    { "policyName too long",
+      "{\"policyName\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", -1,
+      "not a policy name" },
+    { "duplicate policyName", "{\"policyName\":\"none\",\"policyName\":\"static\"}", -1, "not JSON" },
+};
+
+START_TEST(test_cpu_manager_parse)
+{
+    const struct state_case *c = &state_cases[_i];
+    ism_error_t err = ISM_ERROR_INIT;
+    char policy[64] = "";
+    int rc = ism_cpu_manager_parse(c->text, strlen(c->text), policy, sizeof(policy), &err);
+
+    ck_assert_msg(rc == c->rc, "%s: rc %d (%s)", c->name, rc, err.text);
+    if (rc == 0)
+        ck_assert_str_eq(policy, c->want);
+    else
+        ck_assert_msg(strstr(err.text, c->want) && errno == EINVAL, "%s: '%s' lacks '%s'", c->name,
+                      err.text, c->want);
+}
+END_TEST
+
+START_TEST(test_cpu_manager_file)
+{
+    char d[] = "/tmp/isthmus-cpu-manager.XXXXXX", path[64], policy[8];
+    ism_error_t err = ISM_ERROR_INIT;
+    FILE *f;
+    size_t i;
+
+    ck_assert_ptr_nonnull(mkdtemp(d));
+    snprintf(path, sizeof(path), "%s/cpu_manager_state", d);
+    /* No file: ENOENT, which the plugin takes for a kubelet not started. */
+    ck_assert_int_eq(ism_cpu_manager_read(path, policy, sizeof(policy), &err), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert((f = fopen(path, "w")) != NULL);
+    fputs(STATE_STATIC, f);
+    fclose(f);
+    ism_error_clear(&err);
+    ck_assert_int_eq(ism_cpu_manager_read(path, policy, sizeof(policy), &err), 0);
+    ck_assert_str_eq(policy, "static");
+    ck_assert_int_eq(ism_cpu_manager_check(policy, path, &err), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_msg(strstr(err.text, "\"static\"") && strstr(err.text, path) &&
+                      strstr(err.text, "cpuManagerPolicy: none"),
+                  "%s", err.text);
+    ism_error_clear(&err);
+    ck_assert_int_eq(ism_cpu_manager_check("none", path, &err), 0);
+    ck_assert_int_eq(ism_cpu_manager_check(NULL, path, &err), -1);
+    /* A policy longer than the caller's buffer. */
+    ck_assert((f = fopen(path, "w")) != NULL);
+    fputs("{\"policyName\":\"static-x\"}", f);
+    fclose(f);
+    ism_error_clear(&err);
+    ck_assert_int_eq(ism_cpu_manager_read(path, policy, sizeof(policy), &err), -1);
+    ck_assert_msg(strstr(err.text, path) && strstr(err.text, "not a policy name"), "%s", err.text);
+    /* Bounded: a file larger than the limit is refused unparsed. */
+    ck_assert((f = fopen(path, "w")) != NULL);
+    for (i = 0; i <= ISM_CPU_MANAGER_STATE_MAX; i += 8)
+        fputs("        ", f);
+    fclose(f);
+    ism_error_clear(&err);
+    ck_assert_int_eq(ism_cpu_manager_read(path, policy, sizeof(policy), &err), -1);
+    ck_assert_int_eq(errno, EFBIG);
+    ck_assert_int_eq(ism_cpu_manager_read(NULL, policy, sizeof(policy), &err), -1);
+    ck_assert_int_eq(ism_cpu_manager_parse("{}", 2, NULL, 8, &err), -1);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(d), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dra_node");
@@ -568,6 +667,8 @@ int main(void)
     tcase_add_loop_test(tc, test_cdi_spec, 0, 2);
     tcase_add_loop_test(tc, test_ckpt_decode, 0, ARRAY_SIZE(ckpt_cases));
     tcase_add_test(tc, test_ckpt_roundtrip);
+    tcase_add_loop_test(tc, test_cpu_manager_parse, 0, ARRAY_SIZE(state_cases));
+    tcase_add_test(tc, test_cpu_manager_file);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(tn, node_setup, node_teardown);
     tcase_add_test(tn, test_prepare_restart_unprepare);

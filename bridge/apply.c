@@ -101,6 +101,8 @@ const char *write_op_name(write_op_t op)
         return "update-status";
     case WRITE_DELETE:
         return "delete";
+    case WRITE_BIND:
+        return "bind";
     }
     return "?";
 }
@@ -228,6 +230,10 @@ int apply_submit(struct applier *a, const struct write *w, apply_done_f done, vo
     case WRITE_DELETE:
         p->call = ism_kube_delete_async(a->k, w->res, w->ns, w->name, w->uid, NULL, answered,
                                         p, &err);
+        break;
+    case WRITE_BIND:
+        p->call = ism_kube_create_subresource_async(a->k, w->res, w->ns, w->name, "binding",
+                                                    p->w.obj, answered, p, &err);
         break;
     default:
         ism_err(&err, EINVAL, "unknown write %d", (int)w->op);

@@ -24,6 +24,7 @@ typedef enum {
     WRITE_UPDATE,        /* PUT obj (carries metadata.resourceVersion) */
     WRITE_UPDATE_STATUS, /* PUT obj to its status subresource */
     WRITE_DELETE,        /* DELETE name, precondition uid if set */
+    WRITE_BIND,          /* POST obj (a Binding) to name's binding subresource */
 } write_op_t;
 
 /* One write.  Every member is owned by the write (writes_clear frees). */
@@ -48,7 +49,7 @@ int writes_add(struct writes *w, write_op_t op, const ism_kube_resource_t *res, 
                const char *name, const char *uid, json_t *obj);
 /* Free every write and the list's storage; the list is empty after. */
 void writes_clear(struct writes *w);
-/* "create", "update", "update-status", "delete". */
+/* "create", "update", "update-status", "delete", "bind". */
 const char *write_op_name(write_op_t op);
 
 /* The outcome of a write: rc 0 or -1; st the API's status; answer what

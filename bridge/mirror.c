@@ -150,14 +150,7 @@ json_t *mirror_want(const ism_slurm_jobs_t *jobs, const struct poolmap *pools, c
 
 static bool has_finalizer(const json_t *obj)
 {
-    json_t *list = json_object_get(json_object_get(obj, "metadata"), "finalizers"), *f;
-    size_t i;
-
-    json_array_foreach(list, i, f) {
-        if (json_is_string(f) && strcmp(json_string_value(f), ISM_FINALIZER) == 0)
-            return true;
-    }
-    return false;
+    return ism_has_finalizer(obj, ISM_FINALIZER);
 }
 
 static bool deleting(const json_t *obj)
@@ -187,21 +180,10 @@ int mirror_plan_status(const char *ns, const json_t *answer, const json_t *wante
 /* obj with our finalizer put back (add) or taken off. */
 static int plan_finalizer(const char *ns, const json_t *obj, bool add, struct writes *out)
 {
-    json_t *body = json_deep_copy(obj), *list, *kept = json_array(), *f;
-    size_t i;
+    json_t *body = ism_with_finalizer(obj, ISM_FINALIZER, add);
 
-    list = json_object_get(json_object_get(body, "metadata"), "finalizers");
-    json_array_foreach(list, i, f) {
-        if (!json_is_string(f) || strcmp(json_string_value(f), ISM_FINALIZER) != 0)
-            json_array_append(kept, f);
-    }
-    if (add)
-        json_array_append_new(kept, json_string(ISM_FINALIZER));
-    if (!body || !kept || json_object_set_new(json_object_get(body, "metadata"), "finalizers", kept) < 0) {
-        json_decref(body);
-        errno = ENOMEM;
+    if (!body)
         return -1;
-    }
     return writes_add(out, WRITE_UPDATE, &mirror_resource, ns, name_of(obj), NULL, body);
 }
 

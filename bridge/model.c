@@ -585,3 +585,44 @@ bool ism_claim_allocation_equal(const json_t *existing, const json_t *wanted)
     free(b);
     return equal;
 }
+
+bool ism_has_finalizer(const json_t *obj, const char *finalizer)
+{
+    json_t *list = json_object_get(json_object_get(obj, "metadata"), "finalizers"), *f;
+    size_t i;
+
+    json_array_foreach(list, i, f) {
+        if (json_is_string(f) && finalizer && strcmp(json_string_value(f), finalizer) == 0)
+            return true;
+    }
+    return false;
+}
+
+json_t *ism_with_finalizer(const json_t *obj, const char *finalizer, bool add)
+{
+    json_t *body = json_deep_copy(obj), *meta = json_object_get(body, "metadata"), *kept, *f;
+    size_t i;
+
+    if (!body || !json_is_object(meta) || !finalizer) {
+        json_decref(body);
+        errno = body ? EINVAL : ENOMEM;
+        return NULL;
+    }
+    if (!(kept = json_array()))
+        goto nomem;
+    json_array_foreach(json_object_get(meta, "finalizers"), i, f) {
+        if ((!json_is_string(f) || strcmp(json_string_value(f), finalizer) != 0) &&
+            json_array_append(kept, f) < 0) {
+            json_decref(kept);
+            goto nomem;
+        }
+    }
+    if ((add && json_array_append_new(kept, json_string(finalizer)) < 0) ||
+        json_object_set_new(meta, "finalizers", kept) < 0)
+        goto nomem;
+    return body;
+nomem:
+    json_decref(body);
+    errno = ENOMEM;
+    return NULL;
+}

@@ -112,4 +112,11 @@ json_t *ism_claims_build(uint32_t job_id, const char *job_name, const char *pool
  * result lacks one of those strings (any JSON is safe to pass). */
 bool ism_claim_allocation_equal(const json_t *existing, const json_t *wanted);
 
+/* Whether obj's metadata.finalizers holds finalizer (any JSON is safe). */
+bool ism_has_finalizer(const json_t *obj, const char *finalizer);
+/* A deep copy of obj whose metadata.finalizers holds finalizer once, at
+ * the end (add), or not at all; the others stay, in order.  NULL with
+ * ENOMEM, or EINVAL when obj has no metadata object. */
+json_t *ism_with_finalizer(const json_t *obj, const char *finalizer, bool add);
+
 #endif

@@ -355,6 +355,8 @@ START_TEST(mirror_plan_table)
             strcat(got, "D");
             ck_assert_str_eq(w->uid, "claim-uid");
             break;
+        case WRITE_BIND:
+            ck_abort_msg("%s: the mirror binds no pod", c->what);
         }
     }
     ck_assert_msg(strcmp(got, c->writes) == 0, "%s: wrote \"%s\", not \"%s\"", c->what, got,

@@ -879,3 +879,157 @@ json_t *gang_binding(const struct gang_pod *p, const char *pool)
                      "kind", "Binding", "metadata", "name", p->name, "namespace", p->ns, "uid",
                      p->uid, "target", "apiVersion", "v1", "kind", "Node", "name", pool);
 }
+
+const ism_kube_resource_t gang_pod_resource = { "", "v1", "pods", true };
+const ism_kube_resource_t gang_claim_resource = { "resource.k8s.io", "v1", "resourceclaims", true };
+
+static const json_t *cached(const json_t *cache, const char *ns, const char *name)
+{
+    char key[400];
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    return json_object_get(cache, key);
+}
+
+static bool busy(const json_t *in_flight, const char *ns, const char *name)
+{
+    return in_flight && cached(in_flight, ns, name) != NULL;
+}
+
+/* The next write of claim c of pod p: 1 when it is allocated as planned. */
+static int commit_claim(const struct gang_pod *p, int c, const char *pool,
+                        const struct gang_place *pl, const json_t *have, struct writes *out,
+                        ism_error_t *err)
+{
+    const char *name = p->claims[c].name;
+    json_t *st, *want;
+    bool same;
+
+    if (!(st = gang_claim_status(p, c, pool, pl)))
+        return ism_err(err, ENOMEM, "out of memory");
+    if (!json_object_get(json_object_get(have, "status"), "allocation")) {
+        if (!ism_has_finalizer(have, ISM_GANG_FINALIZER)) {
+            json_decref(st);
+            json_t *body = ism_with_finalizer(have, ISM_GANG_FINALIZER, true);
+            if (!body || writes_add(out, WRITE_UPDATE, &gang_claim_resource, p->ns, name, NULL,
+                                    body) < 0)
+                return ism_err(err, errno, "claim %s/%s: cannot plan its finalizer", p->ns, name);
+            return 0;
+        }
+        json_t *body = json_deep_copy(have);
+        if (!body || json_object_set_new(body, "status", st) < 0) {
+            json_decref(body);
+            return ism_err(err, ENOMEM, "out of memory");
+        }
+        if (writes_add(out, WRITE_UPDATE_STATUS, &gang_claim_resource, p->ns, name, NULL, body) < 0)
+            return ism_err(err, ENOMEM, "out of memory");
+        return 0;
+    }
+    want = json_pack("{s:o}", "status", st);
+    same = want && ism_claim_allocation_equal(have, want);
+    json_decref(want);
+    if (!same)
+        return ism_err(err, EBUSY, "claim %s/%s was allocated by someone else", p->ns, name);
+    return 1;
+}
+
+int gang_commit_plan(const struct gang_pod *pods, int npods, const struct gang_place *places,
+                     const struct gang_node *nodes, const json_t *claims, const json_t *pods_cache,
+                     const json_t *in_flight, struct writes *out, ism_error_t *err)
+{
+    bool all_claims = true, all_bound = true;
+
+    if (!pods || npods < 1 || !places || !nodes || !out)
+        return ism_err(err, EINVAL, "gang commit: bad arguments");
+    for (int i = 0; i < npods; i++) {
+        const struct gang_pod *p = &pods[i];
+        const char *pool = nodes[places[i].node].pool;
+        for (int c = 0; c < p->nclaims; c++) {
+            const json_t *have = cached(claims, p->ns, p->claims[c].name);
+            int rc;
+            if (!have)
+                return ism_err(err, EBUSY, "claim %s/%s is gone", p->ns, p->claims[c].name);
+            if (busy(in_flight, p->ns, p->claims[c].name)) {
+                all_claims = false;
+                continue;
+            }
+            if ((rc = commit_claim(p, c, pool, &places[i], have, out, err)) < 0)
+                return -1;
+            all_claims = all_claims && rc == 1;
+        }
+    }
+    for (int i = 0; i < npods; i++) {
+        const struct gang_pod *p = &pods[i];
+        const char *pool = nodes[places[i].node].pool;
+        const json_t *pod = cached(pods_cache, p->ns, p->name);
+        const char *node = str_at(json_object_get(pod, "spec"), "nodeName", NULL);
+        const char *uid = str_at(pod, "metadata", "uid");
+        if (!pod || !uid || strcmp(uid, p->uid) != 0)
+            return ism_err(err, EBUSY, "pod %s/%s is gone", p->ns, p->name);
+        if (node && *node) {
+            if (strcmp(node, pool) != 0)
+                return ism_err(err, EBUSY, "pod %s/%s was bound to %s by someone else", p->ns,
+                               p->name, node);
+            continue;
+        }
+        all_bound = false;
+        if (!all_claims || busy(in_flight, p->ns, p->name))
+            continue;
+        json_t *b = gang_binding(p, pool);
+        if (!b || writes_add(out, WRITE_BIND, &gang_pod_resource, p->ns, p->name, NULL, b) < 0)
+            return ism_err(err, ENOMEM, "out of memory");
+    }
+    return all_bound && all_claims ? 1 : 0;
+}
+
+/* Whether claim have holds an allocation reserved for one of the pods. */
+static bool ours(const json_t *have, const struct gang_pod *pods, int npods)
+{
+    const json_t *r;
+    size_t i;
+
+    json_array_foreach(json_object_get(json_object_get(have, "status"), "reservedFor"), i, r) {
+        const char *uid = json_string_value(json_object_get(r, "uid"));
+        for (int p = 0; uid && p < npods; p++)
+            if (strcmp(uid, pods[p].uid) == 0)
+                return true;
+    }
+    return false;
+}
+
+int gang_rollback_plan(const struct gang_pod *pods, int npods, const json_t *claims,
+                       const json_t *in_flight, struct writes *out, ism_error_t *err)
+{
+    bool done = true;
+
+    if (!pods || npods < 0 || !out)
+        return ism_err(err, EINVAL, "gang rollback: bad arguments");
+    for (int i = 0; i < npods; i++) {
+        const struct gang_pod *p = &pods[i];
+        for (int c = 0; c < p->nclaims; c++) {
+            const json_t *have = cached(claims, p->ns, p->claims[c].name);
+            json_t *body;
+            write_op_t op;
+            if (!have || !ism_has_finalizer(have, ISM_GANG_FINALIZER))
+                continue;
+            done = false;
+            if (busy(in_flight, p->ns, p->claims[c].name))
+                continue;
+            if (ours(have, pods, npods)) {
+                /* allocation and reservation go together, as they came */
+                op = WRITE_UPDATE_STATUS;
+                body = json_deep_copy(have);
+                if (body && json_object_set_new(body, "status", json_object()) < 0) {
+                    json_decref(body);
+                    body = NULL;
+                }
+            } else { /* nothing of ours in its status: only the finalizer */
+                op = WRITE_UPDATE;
+                body = ism_with_finalizer(have, ISM_GANG_FINALIZER, false);
+            }
+            if (!body || writes_add(out, op, &gang_claim_resource, p->ns, p->claims[c].name, NULL,
+                                    body) < 0)
+                return ism_err(err, ENOMEM, "out of memory");
+        }
+    }
+    return done ? 1 : 0;
+}

@@ -50,6 +50,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bridge/apply.h"
 #include "bridge/cel.h"
 #include "lib/slurm/slurm_adapter.h"
 #include "lib/topology/topology.h"
@@ -213,5 +214,42 @@ json_t *gang_claim_status(const struct gang_pod *p, int c, const char *pool,
 
 /* The pods/binding body for p on pool (new reference, or NULL). */
 json_t *gang_binding(const struct gang_pod *p, const char *pool);
+
+#define ISM_GANG_FINALIZER "isthmus.io/gang" /* on claims a gang allocated */
+
+extern const ism_kube_resource_t gang_pod_resource;   /* v1 pods */
+extern const ism_kube_resource_t gang_claim_resource; /* resource.k8s.io/v1 resourceclaims */
+
+/* The next writes of a placed gang's commit, level-based: call it again
+ * after each answer.  claims and pods map "NS/NAME" to the cached objects;
+ * in_flight maps "NS/NAME" of objects with a write under way (NULL for
+ * none), which get no other.  For each claim of each pod:
+ *   our finalizer missing      -> update: the cached claim with it added
+ *   not allocated              -> update-status: gang_claim_status
+ *   allocated as planned       -> nothing
+ *   allocated otherwise, gone  -> -1 with EBUSY (someone else took it)
+ * then, once every claim is allocated as planned, for each pod:
+ *   not bound (no nodeName)    -> bind: gang_binding
+ *   bound to its node          -> nothing
+ *   bound elsewhere, gone      -> -1 with EBUSY
+ * The finalizer goes on first, so kube-controller-manager never clears an
+ * allocation isthmus made; the allocation and the reservation go in one
+ * status write, as kube-scheduler writes them; no pod is bound before
+ * every claim of the gang is allocated.  Returns 1 when every pod is
+ * bound, 0 with writes appended to out (none while writes are in flight),
+ * -1 with errno and err. */
+int gang_commit_plan(const struct gang_pod *pods, int npods, const struct gang_place *places,
+                     const struct gang_node *nodes, const json_t *claims, const json_t *pods_cache,
+                     const json_t *in_flight, struct writes *out, ism_error_t *err);
+
+/* The writes that undo a commit that did not reach its last binding: each
+ * cached claim of the pods that this gang allocated (our finalizer, one of
+ * the pods in reservedFor) loses its allocation and reservation in one
+ * status write; a claim that has neither any more loses our finalizer.
+ * Call it again after each answer, until it returns 1 (nothing left).
+ * Bound pods cannot be unbound: the caller deletes them, so a gang is
+ * bound whole or not at all. */
+int gang_rollback_plan(const struct gang_pod *pods, int npods, const json_t *claims,
+                       const json_t *in_flight, struct writes *out, ism_error_t *err);
 
 #endif

@@ -5,7 +5,9 @@
  * request; the split checked by its properties (disjoint whole cores from
  * the grant, every pod's count, alignment against the topology) over a
  * synthetic machine of 2 sockets, each of 2 NUMA nodes, each of 2 L3
- * caches of 4 cores of 2 threads (32 cores); the commit objects.
+ * caches of 4 cores of 2 threads (32 cores); the commit objects, and the
+ * commit and rollback driven against a simulated server (each write applied
+ * to the caches), checking the order of the writes.
  */
 #include <config.h>
 #include <errno.h>
@@ -470,6 +472,133 @@ START_TEST(commit_objects)
 }
 END_TEST
 
+/* A server for the commit: apply each planned write to the caches. */
+static void serve(struct writes *w, json_t *claims, json_t *pods, int *binds, int *claims_done)
+{
+    char key[400];
+    for (size_t i = 0; i < w->n; i++) {
+        const struct write *x = &w->v[i];
+        snprintf(key, sizeof(key), "%s/%s", x->ns, x->name);
+        if (x->op == WRITE_BIND) {
+            /* every claim is allocated before the first binding */
+            const char *k;
+            json_t *c;
+            json_object_foreach(claims, k, c)
+                ck_assert_msg(json_object_get(json_object_get(c, "status"), "allocation"),
+                              "bound before claim %s was allocated", k);
+            json_object_set_new(json_object_get(json_object_get(pods, key), "spec"), "nodeName",
+                                json_string(json_string_value(json_object_get(
+                                    json_object_get(x->obj, "target"), "name"))));
+            (*binds)++;
+        } else if (x->op == WRITE_UPDATE_STATUS) {
+            ck_assert_msg(ism_has_finalizer(json_object_get(claims, key), ISM_GANG_FINALIZER),
+                          "status of %s written before its finalizer", key);
+            json_object_set(claims, key, x->obj);
+            (*claims_done)++;
+        } else {
+            ck_assert_int_eq(x->op, WRITE_UPDATE);
+            json_object_set(claims, key, x->obj);
+        }
+    }
+    writes_clear(w);
+}
+
+START_TEST(commit_and_rollback)
+{
+    ism_topo_t *topo = machine();
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *devices = ism_devices_build(topo, &err);
+    ism_bitmap_t *granted = ism_bitmap_parse_list("0-15", &err);
+    struct gang_node node = { .pool = "n1", .topo = topo, .devices = devices, .cores = granted };
+    json_t *claims = json_object(), *pods = json_object(), *snapshot;
+    struct gang_pod gp[3];
+    struct gang_place *pl;
+    struct writes w = { 0 };
+    int rc = 0, rounds = 0, binds = 0, done = 0;
+    char name[16], key[64];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "p%d", i);
+        split_pod(&gp[i], name, 4, GANG_ALIGN_NUMA, NULL);
+        snprintf(key, sizeof(key), "ns/%s", name);
+        json_object_set_new(claims, key, json_pack("{s:{s:s, s:s, s:s}, s:{}}", "metadata", "name",
+                                                   name, "namespace", "ns", "uid", "u", "spec"));
+        json_object_set_new(pods, key, json_pack("{s:{s:s, s:s, s:s}, s:{}}", "metadata", "name",
+                                                 name, "namespace", "ns", "uid", name, "spec"));
+    }
+    pl = gang_split(gp, 3, &node, 1, &err);
+    ck_assert_msg(pl != NULL, "%s", err.text);
+    snapshot = json_deep_copy(claims);
+    while ((rc = gang_commit_plan(gp, 3, pl, &node, claims, pods, NULL, &w, &err)) == 0) {
+        ck_assert_msg(w.n > 0, "no progress");
+        serve(&w, claims, pods, &binds, &done);
+        ck_assert_int_lt(++rounds, 10);
+    }
+    ck_assert_msg(rc == 1, "%s", err.text);
+    ck_assert_int_eq(binds, 3);
+    ck_assert_int_eq(done, 3);
+    ck_assert_int_eq(rounds, 3); /* finalizers, allocations, bindings: one round each */
+    ck_assert_int_eq(gang_commit_plan(gp, 3, pl, &node, claims, pods, NULL, &w, &err), 1);
+    ck_assert_uint_eq(w.n, 0);
+
+    /* nothing twice: an object with a write in flight gets no other */
+    json_t *fl = json_pack("{s:b, s:b}", "ns/p0", 1, "ns/p1", 1);
+    json_t *fresh = json_deep_copy(snapshot);
+    ck_assert_int_eq(gang_commit_plan(gp, 3, pl, &node, fresh, pods, fl, &w, &err), 0);
+    ck_assert_uint_eq(w.n, 1);
+    ck_assert_str_eq(w.v[0].name, "p2");
+    writes_clear(&w);
+    json_decref(fl);
+    json_decref(fresh);
+
+    /* rollback: allocations and reservations go, then the finalizers */
+    rounds = 0;
+    while ((rc = gang_rollback_plan(gp, 3, claims, NULL, &w, &err)) == 0) {
+        for (size_t i = 0; i < w.n; i++) {
+            snprintf(key, sizeof(key), "ns/%s", w.v[i].name);
+            json_object_set(claims, key, w.v[i].obj);
+        }
+        writes_clear(&w);
+        ck_assert_int_lt(++rounds, 10);
+    }
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_eq(rounds, 2);
+    {
+        const char *k;
+        json_t *c;
+        json_object_foreach(claims, k, c) {
+            ck_assert_msg(!json_object_get(json_object_get(c, "status"), "allocation"), "%s", k);
+            ck_assert_msg(!ism_has_finalizer(c, ISM_GANG_FINALIZER), "%s", k);
+        }
+    }
+
+    /* someone else allocated a claim meanwhile: EBUSY, roll back */
+    json_object_set_new(json_object_get(claims, "ns/p1"), "status",
+                        json_pack("{s:{s:{s:[]}}}", "allocation", "devices", "results"));
+    json_object_set_new(json_object_get(json_object_get(claims, "ns/p1"), "metadata"), "finalizers",
+                        json_pack("[s]", ISM_GANG_FINALIZER));
+    json_object_set_new(json_object_get(json_object_get(pods, "ns/p0"), "spec"), "nodeName",
+                        json_string(""));
+    ck_assert_int_eq(gang_commit_plan(gp, 3, pl, &node, claims, pods, NULL, &w, &err), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    writes_clear(&w);
+    json_object_del(claims, "ns/p2");
+    ck_assert_int_eq(gang_commit_plan(gp, 3, pl, &node, claims, pods, NULL, &w, &err), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    writes_clear(&w);
+
+    json_decref(snapshot);
+    json_decref(claims);
+    json_decref(pods);
+    gang_places_destroy(pl, 3);
+    for (int i = 0; i < 3; i++)
+        gang_pod_clear(&gp[i]);
+    ism_bitmap_destroy(granted);
+    json_decref(devices);
+    ism_topo_destroy(topo);
+}
+END_TEST
+
 START_TEST(null_arguments)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -500,6 +629,7 @@ int main(void)
     tcase_add_test(tc, alloc_request);
     tcase_add_loop_test(tc, split, 0, ARRAY_SIZE(split_cases));
     tcase_add_test(tc, commit_objects);
+    tcase_add_test(tc, commit_and_rollback);
     tcase_add_test(tc, null_arguments);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -133,6 +133,7 @@ static void prepare_one(struct ism_plugin *p, const Claim *c, PrepareOne *one, c
     if (ism_node_prepare(p->node, c->namespace_, c->name, c->uid, json, len, &rec, &err) < 0)
         goto fail;
     free(json);
+    json = NULL; /* the failures below free it again otherwise */
     if (ism_cdi_device_id(rec->alloc.uid, cdi_id, cdi_size) < 0) {
         ism_err(&err, ENAMETOOLONG, "CDI device id too long");
         goto fail;

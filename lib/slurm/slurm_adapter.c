@@ -726,6 +726,30 @@ static int job_nodes(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_e
     return rc;
 }
 
+#ifdef ISM_HAVE_JOB_REASON_STRING
+/* In libslurm since long, but not in slurm.h. */
+extern char *slurm_job_reason_string(enum job_state_reason inx);
+#endif
+
+/* Why a job waits (or ended) as squeue prints it: the description
+ * slurmctld wrote, else the reason's name. */
+static char *job_reason(const slurm_job_info_t *j)
+{
+    char buf[64];
+
+    if (j->state_desc && *j->state_desc)
+        return strdup(j->state_desc);
+    if (j->state_reason == WAIT_NO_REASON)
+        return strdup("");
+#ifdef ISM_HAVE_JOB_REASON_STRING
+    return strdup(slurm_job_reason_string(j->state_reason));
+#else
+    snprintf(buf, sizeof(buf), "reason %u", (unsigned)j->state_reason);
+    return strdup(buf);
+#endif
+    (void)buf;
+}
+
 static int convert_job(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
 {
     job->id = j->job_id;
@@ -734,10 +758,25 @@ static int convert_job(const slurm_job_info_t *j, struct ism_slurm_job *job, ism
     job->user_id = j->user_id;
     if (!(job->name = dup_or_empty(j->name)) || !(job->comment = dup_or_empty(j->comment)) ||
         !(job->admin_comment = dup_or_empty(j->admin_comment)) ||
-        !(job->partition = dup_or_empty(j->partition)) ||
+        !(job->partition = dup_or_empty(j->partition)) || !(job->reason = job_reason(j)) ||
         !(job->nodes = dup_or_empty(job_holds_resources(j) ? j->nodes : NULL)))
         return ism_err(err, ENOMEM, "out of memory");
     return job_nodes(j, job, err);
+}
+
+/* A finished job: what it was and how it ended, no resources. */
+static int convert_ended(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
+{
+    job->id = j->job_id;
+    job->state = j->job_state;
+    job->state_name = job_state_name(j->job_state);
+    job->user_id = j->user_id;
+    if (!(job->name = dup_or_empty(j->name)) || !(job->comment = strdup("")) ||
+        !(job->admin_comment = dup_or_empty(j->admin_comment)) ||
+        !(job->partition = dup_or_empty(j->partition)) || !(job->reason = job_reason(j)) ||
+        !(job->nodes = strdup("")))
+        return ism_err(err, ENOMEM, "out of memory");
+    return 0;
 }
 
 static ism_slurm_jobs_t *convert_jobs(const job_info_msg_t *msg, ism_error_t *err)
@@ -745,16 +784,19 @@ static ism_slurm_jobs_t *convert_jobs(const job_info_msg_t *msg, ism_error_t *er
     ism_slurm_jobs_t *jobs = calloc(1, sizeof(*jobs));
 
     if (!jobs || (msg->record_count &&
-                  !(jobs->jobs = calloc(msg->record_count, sizeof(*jobs->jobs))))) {
+                  (!(jobs->jobs = calloc(msg->record_count, sizeof(*jobs->jobs))) ||
+                   !(jobs->ended = calloc(msg->record_count, sizeof(*jobs->ended)))))) {
         ism_err(err, ENOMEM, "out of memory");
         ism_slurm_jobs_destroy(jobs);
         return NULL;
     }
     jobs->updated = msg->last_update;
     for (uint32_t i = 0; i < msg->record_count; i++) {
-        if (job_is_finished(msg->job_array[i].job_state))
-            continue;
-        if (convert_job(&msg->job_array[i], &jobs->jobs[jobs->count++], err) < 0) {
+        const slurm_job_info_t *j = &msg->job_array[i];
+        int rc = job_is_finished(j->job_state)
+                     ? convert_ended(j, &jobs->ended[jobs->nended++], err)
+                     : convert_job(j, &jobs->jobs[jobs->count++], err);
+        if (rc < 0) {
             ism_slurm_jobs_destroy(jobs);
             return NULL;
         }
@@ -797,8 +839,8 @@ void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs)
 
     if (!jobs)
         return;
-    for (int i = 0; i < jobs->count; i++) {
-        struct ism_slurm_job *job = &jobs->jobs[i];
+    for (int i = 0; i < jobs->count + jobs->nended; i++) {
+        struct ism_slurm_job *job = i < jobs->count ? &jobs->jobs[i] : &jobs->ended[i - jobs->count];
         for (int n = 0; n < job->nnodes; n++) {
             free(job->node[n].name);
             ism_bitmap_destroy(job->node[n].cores);
@@ -808,9 +850,11 @@ void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs)
         free(job->comment);
         free(job->admin_comment);
         free(job->partition);
+        free(job->reason);
         free(job->nodes);
     }
     free(jobs->jobs);
+    free(jobs->ended);
     free(jobs);
     errno = saved;
 }
@@ -885,8 +929,10 @@ static void fill_job_desc(job_desc_msg_t *d, const struct ism_slurm_alloc_req *r
     d->qos = (char *)req->qos;
     d->comment = (char *)req->comment;
     d->admin_comment = (char *)req->admin_comment;
-    d->user_id = getuid();
-    d->group_id = getgid();
+    d->user_id = req->as_user ? req->uid : getuid();
+    d->group_id = req->as_user ? req->gid : getgid();
+    if (req->exclusive)
+        d->shared = JOB_SHARED_NONE;
     d->work_dir = (char *)"/";
     if (req->min_nodes)
         d->min_nodes = req->min_nodes;

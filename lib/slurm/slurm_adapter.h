@@ -120,6 +120,8 @@ struct ism_slurm_job {
     const char *state_name; /* base state, upper case like squeue: "RUNNING" */
     uint32_t user_id;
     char *name, *comment, *admin_comment, *partition;
+    char *reason;           /* why it waits or ended, as squeue shows it
+                               ("Resources", "Priority"), "" for none */
     char *nodes;            /* hostlist expression, "" while pending */
     int nnodes;
     struct ism_slurm_job_node *node; /* one per node while it holds resources */
@@ -129,6 +131,9 @@ typedef struct {
     time_t updated;
     int count;
     struct ism_slurm_job *jobs; /* every job not yet finished */
+    int nended;
+    struct ism_slurm_job *ended; /* finished jobs slurmctld still lists
+                                    (MinJobAge): no nodes, no cores */
 } ism_slurm_jobs_t;
 
 /* Same contract as ism_slurm_nodes_poll, for jobs.  Lists pending,
@@ -161,6 +166,10 @@ struct ism_slurm_alloc_req {
     uint64_t mem_per_cpu;          /* MiB, 0: DefMemPerCPU */
     uint32_t time_limit;           /* minutes, 0: the partition's */
     bool immediate;                /* grant now or fail, never queue */
+    bool exclusive;                /* whole nodes (sbatch --exclusive) */
+    bool as_user;                  /* run as uid:gid below, not the caller
+                                      (the caller must be root or SlurmUser) */
+    uint32_t uid, gid;
 };
 
 struct ism_slurm_alloc {
@@ -169,7 +178,7 @@ struct ism_slurm_alloc {
     char nodes[1024]; /* hostlist when granted, possibly truncated */
 };
 
-/* Ask for an allocation for the calling user: no script, no listening
+/* Ask for an allocation (for the calling user unless req->as_user): no script, no listening
  * port, so nothing waits for slurmctld's answer and nothing runs on the
  * nodes.  It lives until ism_slurm_complete, a cancel or its time limit.
  * A request slurmctld refuses (unknown partition, invalid account with

@@ -202,6 +202,16 @@ static int set_current(ism_metrics_t *m, const char *name, const char *type)
     return 0;
 }
 
+/* Out of memory while writing: the text as it was before; -1 (ENOMEM). */
+static int roll_back(ism_metrics_t *m, size_t saved)
+{
+    m->len = saved;
+    if (m->buf)
+        m->buf[saved] = '\0';
+    errno = ENOMEM;
+    return -1;
+}
+
 int ism_metric(ism_metrics_t *m, const char *name, const char *type, const char *help,
                const char *labels, double value)
 {
@@ -221,11 +231,43 @@ int ism_metric(ism_metrics_t *m, const char *name, const char *type, const char 
     saved = m->len;
     if ((!same && write_header(m, name, type, help) < 0) ||
         write_sample(m, name, labels, value) < 0 || (!same && set_current(m, name, type) < 0)) {
-        m->len = saved;
-        if (m->buf)
-            m->buf[saved] = '\0';
-        errno = ENOMEM;
+        return roll_back(m, saved);
+    }
+    return 0;
+}
+
+int ism_metric_histogram(ism_metrics_t *m, const char *name, const char *help,
+                         const double *bounds, const uint64_t *counts, int n, double sum,
+                         uint64_t count)
+{
+    char sub[256], le[96], num[64];
+    size_t saved;
+
+    if (!m || !valid_name(name) || strlen(name) > 200 || n < 0 || (n && (!bounds || !counts)) ||
+        name_closed(m, name)) {
+        errno = EINVAL;
         return -1;
+    }
+    saved = m->len;
+    int rc = write_header(m, name, "histogram", help);
+    snprintf(sub, sizeof(sub), "%s_bucket", name);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        format_value(bounds[i], num, sizeof(num));
+        snprintf(le, sizeof(le), "le=\"%s\"", num);
+        rc = write_sample(m, sub, le, (double)counts[i]);
+    }
+    if (rc == 0)
+        rc = write_sample(m, sub, "le=\"+Inf\"", (double)count);
+    snprintf(sub, sizeof(sub), "%s_sum", name);
+    if (rc == 0)
+        rc = write_sample(m, sub, NULL, sum);
+    snprintf(sub, sizeof(sub), "%s_count", name);
+    if (rc == 0)
+        rc = write_sample(m, sub, NULL, (double)count);
+    if (rc == 0)
+        rc = set_current(m, name, "histogram");
+    if (rc < 0) {
+        return roll_back(m, saved);
     }
     return 0;
 }

@@ -30,6 +30,7 @@
 #define ISTHMUS_BRIDGE_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/util/error.h"
 
@@ -61,6 +62,12 @@ void ism_metrics_reset(ism_metrics_t *m);
 int ism_metric(ism_metrics_t *m, const char *name, const char *type, const char *help,
                const char *labels, double value);
 
+/* A histogram: its # HELP/# TYPE block, one _bucket sample per bound
+ * (counts cumulative, bounds increasing), the +Inf bucket (count), _sum and
+ * _count.  Same errors as ism_metric. */
+int ism_metric_histogram(ism_metrics_t *m, const char *name, const char *help,
+                         const double *bounds, const uint64_t *counts, int n, double sum,
+                         uint64_t count);
 /* The text so far (NUL-terminated, "" when empty) and its length. */
 const char *ism_metrics_text(const ism_metrics_t *m);
 size_t ism_metrics_len(const ism_metrics_t *m);

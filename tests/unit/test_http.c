@@ -137,6 +137,29 @@ START_TEST(metrics_refused)
 }
 END_TEST
 
+START_TEST(metrics_histogram)
+{
+    ism_metrics_t *m = ism_metrics_create(NULL);
+    const double bounds[] = { 0.1, 1 };
+    const uint64_t counts[] = { 2, 3 };
+
+    ck_assert_int_eq(ism_metric(m, "a", "gauge", NULL, NULL, 1), 0);
+    ck_assert_int_eq(ism_metric_histogram(m, "h_seconds", "H.", bounds, counts, 2, 1.5, 4), 0);
+    ck_assert_str_eq(ism_metrics_text(m), "# TYPE a gauge\na 1\n"
+                                          "# HELP h_seconds H.\n# TYPE h_seconds histogram\n"
+                                          "h_seconds_bucket{le=\"0.1\"} 2\n"
+                                          "h_seconds_bucket{le=\"1\"} 3\n"
+                                          "h_seconds_bucket{le=\"+Inf\"} 4\n"
+                                          "h_seconds_sum 1.5\nh_seconds_count 4\n");
+    /* a name already written, a bad name, missing buckets */
+    ck_assert_int_eq(ism_metric_histogram(m, "a", NULL, bounds, counts, 2, 0, 0), -1);
+    ck_assert_int_eq(ism_metric_histogram(m, "b c", NULL, bounds, counts, 2, 0, 0), -1);
+    ck_assert_int_eq(ism_metric_histogram(m, "d", NULL, NULL, counts, 2, 0, 0), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ism_metrics_destroy(m);
+}
+END_TEST
+
 START_TEST(metrics_reset_and_growth)
 {
     ism_metrics_t *m = ism_metrics_create(NULL);
@@ -554,6 +577,7 @@ static Suite *http_suite(void)
     tcase_add_loop_test(tc, metrics_text, 0, ARRAY_SIZE(texts));
     tcase_add_loop_test(tc, metrics_refused, 0, ARRAY_SIZE(refused));
     tcase_add_test(tc, metrics_reset_and_growth);
+    tcase_add_test(tc, metrics_histogram);
     tcase_add_loop_test(tc, metrics_label_escape, 0, ARRAY_SIZE(escapes));
     tcase_add_test(tc, metrics_label_escape_null);
     suite_add_tcase(s, tc);

@@ -2,6 +2,8 @@
  * and the reconcile turn of the event loop (bridge.h). */
 #include <config.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,16 +97,26 @@ static void rebuild_pool_map(struct bridge *b)
     }
     b->pool_map_stale = false;
     mirror_mark(b->mirror);
+    gangs_mark(b->gangs);
 }
 
 /* ------------------------------------------------------------ Slurm */
 
 static void poll_slurm(ism_kube_t *k, void *arg);
 
-/* Poll again after SlurmPollInterval (arming cannot fail). */
+/* Poll again after SlurmPollInterval, or within a second while a gang
+ * has a job (its end must be seen soon); at once when asked (arming cannot
+ * fail). */
 static void schedule_poll(struct bridge *b)
 {
-    ism_kube_timer_arm(b->kube, &b->poll_timer, ism_config_get_int(b->cfg, "SlurmPollInterval") * 1000);
+    int64_t ms = ism_config_get_int(b->cfg, "SlurmPollInterval") * 1000;
+
+    if (gangs_active(b->gangs) && ms > 1000)
+        ms = 1000;
+    if (b->poll_soon)
+        ms = 0;
+    b->poll_soon = false;
+    ism_kube_timer_arm(b->kube, &b->poll_timer, ms);
 }
 
 static void slurm_failed(struct bridge *b, const struct ism_slurm_request *r, const char *what)
@@ -159,12 +171,13 @@ static void jobs_done(struct ism_slurm_request *r, void *arg)
         slurm_failed(b, r, "jobs");
         return;
     }
-    if (r->rc == 0)
-        return;
-    mirror_jobs_changed(b->mirror, r->jobs);
-    ism_slurm_jobs_destroy(b->sjobs);
-    b->sjobs = r->jobs;
-    r->jobs = NULL;
+    if (r->rc == 1) {
+        mirror_jobs_changed(b->mirror, r->jobs);
+        ism_slurm_jobs_destroy(b->sjobs);
+        b->sjobs = r->jobs;
+        r->jobs = NULL;
+    }
+    gangs_slurm_seen(b->gangs, b->snodes, b->sjobs, (uint64_t)r->value);
 }
 
 /* Read nodes then jobs, each only if changed (one cheap RPC otherwise). */
@@ -182,6 +195,8 @@ static void poll_slurm(ism_kube_t *k, void *arg)
     b->nodes_req.max_attempts = 1;
     b->jobs_req.op = ISM_SLURM_POLL_JOBS;
     b->jobs_req.max_attempts = 1;
+    b->jobs_req.value = (int)++b->polls_started; /* its number, back in jobs_done */
+    gangs_poll_started(b->gangs, b->polls_started);
     if (ism_slurm_agent_submit(b->slurm, &b->nodes_req, nodes_done, b, &err) < 0 ||
         ism_slurm_agent_submit(b->slurm, &b->jobs_req, jobs_done, b, &err) < 0) {
         ism_log_error("Slurm: %s", err.text);
@@ -201,6 +216,7 @@ static void started(void *arg)
     slices_forget_told(b->slices);
     slices_mark_all(b->slices);
     mirror_mark(b->mirror);
+    gangs_mark(b->gangs);
 }
 
 static void stopped(void *arg)
@@ -280,6 +296,75 @@ static bool may_write_cb(void *arg)
     return bridge_may_write(arg);
 }
 
+/* A gang's grant: read the jobs now rather than at the next tick. */
+static void poll_now_cb(void *arg)
+{
+    struct bridge *b = arg;
+
+    if (b->poll_busy) {
+        b->poll_soon = true;
+        return;
+    }
+    ism_kube_timer_disarm(b->kube, &b->poll_timer);
+    poll_slurm(b->kube, b);
+}
+
+/* GangUser: a user name, or UID[:GID] (a container may not know the
+ * site's users).  0, or -1 with err. */
+static int gang_user(const char *user, uid_t *uid, gid_t *gid, ism_error_t *err)
+{
+    unsigned long u, g;
+    char *end;
+    struct passwd *pw;
+
+    if (!user || !*user)
+        return ism_err(err, EINVAL, "GangUser is not set: gang jobs need a Slurm user to run as "
+                       "(or set Gangs=no)");
+    errno = 0;
+    u = strtoul(user, &end, 10);
+    if (end != user && (*end == '\0' || *end == ':') && errno == 0 && u < UINT32_MAX) {
+        g = u;
+        if (*end == ':' && (g = strtoul(end + 1, &end, 10), *end != '\0' || g >= UINT32_MAX))
+            return ism_err(err, EINVAL, "GangUser %s: not UID[:GID]", user);
+        pw = getpwuid((uid_t)u);
+        *uid = (uid_t)u;
+        *gid = strchr(user, ':') ? (gid_t)g : pw ? pw->pw_gid : (gid_t)u;
+    } else if ((pw = getpwnam(user))) {
+        *uid = pw->pw_uid;
+        *gid = pw->pw_gid;
+    } else {
+        return ism_err(err, ENOENT, "GangUser %s: no such user", user);
+    }
+    if (*uid == 0)
+        return ism_err(err, EINVAL, "GangUser %s is root: gang jobs never run as root", user);
+    return 0;
+}
+
+/* The gang scheduler's context from isthmus.conf: refused without a
+ * GangUser, since gang jobs never run as root. */
+static int gangs_context(struct bridge *b, struct gangs_ctx *gc, ism_error_t *err)
+{
+    const char *tl;
+    uid_t uid = 0;
+    gid_t gid = 0;
+
+    if (gang_user(ism_config_get(b->cfg, "GangUser"), &uid, &gid, err) < 0)
+        return -1;
+    *gc = (struct gangs_ctx){
+        .kube = b->kube, .apply = b->apply, .slurm = b->slurm, .events = b->events,
+        .pools = b->pools, .may_write = may_write_cb, .poll_now = poll_now_cb, .arg = b,
+        .errors = &b->reconcile_errors, .uid = uid, .gid = gid,
+        .wait_timeout_s = (int)ism_config_get_int(b->cfg, "GangWaitTimeout"),
+    };
+    gc->defaults.partition = ism_config_get(b->cfg, "GangPartition");
+    gc->defaults.account = ism_config_get(b->cfg, "GangAccount");
+    gc->defaults.qos = ism_config_get(b->cfg, "GangQOS");
+    if ((tl = ism_config_get(b->cfg, "GangTimeLimit")) && *tl &&
+        gang_parse_time_limit(tl, &gc->defaults.time_limit, err) < 0)
+        return ism_errprefix(err, "GangTimeLimit");
+    return 0;
+}
+
 /* The Node informer, then each reconciler with its own cache. */
 static int start_reconcilers(struct bridge *b, ism_error_t *err)
 {
@@ -298,6 +383,11 @@ static int start_reconcilers(struct bridge *b, ism_error_t *err)
     sc.nodes = b->nodes;
     if (!(b->slices = slices_create(&sc, err)) || !(b->mirror = mirror_create(&mc, err)))
         return -1;
+    if (ism_config_get_bool(b->cfg, "Gangs")) {
+        struct gangs_ctx gc;
+        if (gangs_context(b, &gc, err) < 0 || !(b->gangs = gangs_create(&gc, err)))
+            return -1;
+    }
     return 0;
 }
 
@@ -379,6 +469,7 @@ void bridge_destroy(struct bridge *b)
     /* Writes still in flight are told they were cancelled while their
      * reconcilers still exist. */
     applier_destroy(b->apply);
+    gangs_destroy(b->gangs);
     mirror_destroy(b->mirror);
     slices_destroy(b->slices);
     ism_kube_informer_destroy(b->nodes);
@@ -401,6 +492,8 @@ int64_t bridge_failing_ms(const struct bridge *b)
     if ((v = ism_kube_informer_failing_ms(slices_informer(b->slices))) > ms)
         ms = v;
     if ((v = ism_kube_informer_failing_ms(mirror_informer(b->mirror))) > ms)
+        ms = v;
+    if ((v = gangs_failing_ms(b->gangs)) > ms)
         ms = v;
     return ms;
 }
@@ -432,7 +525,7 @@ static int sooner(int wait, int64_t ms)
 
 int bridge_work(struct bridge *b)
 {
-    bool more_slices = false, more_claims = false;
+    bool more_slices = false, more_claims = false, more_gangs = false;
     int budget = BRIDGE_WRITES_PER_TURN - (int)apply_in_flight(b->apply), wait = -1;
 
     ism_slurm_agent_dispatch(b->slurm);
@@ -440,12 +533,16 @@ int bridge_work(struct bridge *b)
         rebuild_pool_map(b);
     if (!bridge_may_write(b))
         return wait;
+    /* Gangs first: a pod waits for its binding, a slice is already there. */
+    if (b->gangs && budget > 0)
+        budget -= gangs_reconcile(b->gangs, budget, &more_gangs);
     if (b->snodes && budget > 0)
         budget -= slices_reconcile(b->slices, budget, &more_slices);
     if (b->sjobs && !b->jobs_unsupported && budget > 0)
         mirror_reconcile(b->mirror, budget, &more_claims);
-    if (more_slices || more_claims)
+    if (more_slices || more_claims || more_gangs)
         return 0;
     wait = sooner(wait, slices_wake_ms(b->slices));
+    wait = sooner(wait, gangs_wake_ms(b->gangs));
     return sooner(wait, mirror_wake_ms(b->mirror));
 }

@@ -6,9 +6,10 @@
  *
  * The bridge owns the client, the Node informer, the Node <-> Slurm node
  * map (poolmap.h), the last Slurm snapshots, leader election, the applier
- * (apply.h) and two reconcilers, each given a narrow context at create:
- * slices.h (ResourceSlices per pool) and mirror.h (claims mirroring Slurm
- * jobs).  The arrows go one way: bridge -> slices, mirror, poolmap, apply;
+ * (apply.h) and three reconcilers, each given a narrow context at create:
+ * slices.h (ResourceSlices per pool), mirror.h (claims mirroring Slurm
+ * jobs) and gang.h (isthmus pods as Slurm allocations).  The arrows go one
+ * way: bridge -> slices, mirror, gang, poolmap, apply;
  * the reconcilers never see struct bridge.
  *
  * Reconcile is level-based: a change marks what it touches dirty (a pool,
@@ -30,6 +31,7 @@
 #include "lib/kube/kube_watch.h"
 #include "lib/slurm/slurm_agent.h"
 #include "bridge/apply.h"
+#include "bridge/gang.h"
 #include "bridge/mirror.h"
 #include "bridge/poolmap.h"
 #include "bridge/slices.h"
@@ -58,6 +60,7 @@ struct bridge {
 
     struct slices *slices;
     struct mirror *mirror;
+    struct gangs *gangs;          /* NULL with Gangs=no */
 
     bool stopping;
 
@@ -65,6 +68,8 @@ struct bridge {
     struct ism_slurm_request nodes_req, jobs_req;
     ism_kube_timer_t poll_timer;
     bool poll_busy;               /* requests with the agent */
+    bool poll_soon;               /* poll again as soon as this one ends */
+    uint64_t polls_started;       /* numbers the polls, for the gangs */
     bool slurm_down;              /* the last poll failed (logged once) */
 
     /* counters for /metrics */

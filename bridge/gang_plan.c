@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "bridge/gang_plan.h"
-#include "bridge/mirror.h"
 #include "bridge/model.h"
 #include "lib/topology/planner.h"
 #include "lib/util/names.h"
@@ -336,6 +335,10 @@ static int parse_claim(const char *ns, const char *claim_name, const char *pod_u
             return -1;
         c->cores += c->requests[i].count;
     }
+    if (c->cores > ISM_CLAIM_MAX_RESULTS)
+        return ism_err(err, ENOTSUP, "claim %s asks for %d cores; an allocation holds at most %d "
+                       "devices (the API's limit): ask with several claims", claim_name, c->cores,
+                       ISM_CLAIM_MAX_RESULTS);
     return parse_constraints(devices, c, err);
 }
 
@@ -536,6 +539,16 @@ static int option(const json_t *pod, const char *key, const char *def, char *buf
     return 0;
 }
 
+static int gcd(int a, int b)
+{
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 int gang_alloc_request(const struct gang_id *id, const struct gang_pod *pods, int npods,
                        const json_t *first_pod, const struct gang_defaults *defs,
                        int threads_per_core, struct gang_alloc *out, ism_error_t *err)
@@ -543,22 +556,29 @@ int gang_alloc_request(const struct gang_id *id, const struct gang_pod *pods, in
     static const struct gang_defaults none = { 0 };
     uint64_t mem = 0;
     const char *tl;
-    int cores;
+    int cores, total = 0;
 
     if (!id || !pods || npods < 1 || !out || threads_per_core < 1)
         return ism_err(err, EINVAL, "gang: bad arguments");
     if (!defs)
         defs = &none;
     memset(out, 0, sizeof(*out));
-    cores = pods[0].cores;
+    /* Tasks of the cores' greatest common divisor: one task per pod when
+     * the pods are alike; a pod of a mixed gang takes several tasks, which
+     * the split must find on one node (else the next shape, gang.h). */
+    cores = 0;
     for (int i = 0; i < npods; i++) {
         if (pods[i].cores < 1)
             return ism_err(err, ENOTSUP, "pod %s asks for no cores", pods[i].name);
-        if (pods[i].cores != cores)
-            return ism_err(err, ENOTSUP, "gang %s: pods of different core counts (%d and %d) "
-                           "are not served yet", id->name, cores, pods[i].cores);
-        if (pods[i].memory_mib > mem)
-            mem = pods[i].memory_mib;
+        cores = gcd(cores, pods[i].cores);
+        total += pods[i].cores;
+    }
+    for (int i = 0; i < npods; i++) {
+        /* memory per cpu that covers every pod (rounded up) */
+        uint64_t cpus = (uint64_t)pods[i].cores * (uint64_t)threads_per_core;
+        uint64_t per_cpu = (pods[i].memory_mib + cpus - 1) / cpus;
+        if (per_cpu > mem)
+            mem = per_cpu;
     }
     if (option(first_pod, "isthmus.io/partition", defs->partition, out->partition,
                sizeof(out->partition), err) < 0 ||
@@ -578,12 +598,11 @@ int gang_alloc_request(const struct gang_id *id, const struct gang_pod *pods, in
     out->req.partition = out->partition[0] ? out->partition : NULL;
     out->req.account = out->account[0] ? out->account : NULL;
     out->req.qos = out->qos[0] ? out->qos : NULL;
-    out->req.num_tasks = (uint32_t)npods;
+    out->req.num_tasks = (uint32_t)(total / cores);
     out->req.cpus_per_task = (uint32_t)(cores * threads_per_core);
     out->req.min_nodes = 1;
     out->req.max_nodes = (uint32_t)npods;
-    /* Memory per cpu that covers the largest pod (rounded up). */
-    out->req.mem_per_cpu = mem ? (mem + out->req.cpus_per_task - 1) / out->req.cpus_per_task : 0;
+    out->req.mem_per_cpu = mem;
     return 0;
 }
 
@@ -754,6 +773,14 @@ out:
 /* Plan the pods [first, first + k) on node n: whole cores, aligned as the
  * strictest pod asks.  A NUMA-aligned plan is tried when alignment is
  * asked and the compact one does not give it. */
+static bool same_shape(const struct gang_pod *pods, int k)
+{
+    for (int i = 1; i < k; i++)
+        if (pods[i].cores != pods[0].cores)
+            return false;
+    return true;
+}
+
 static int split_node(const struct gang_pod *pods, int first, int k, const struct gang_node *n,
                       int node_index, struct gang_place *places, ism_error_t *err)
 {
@@ -799,6 +826,115 @@ static int split_node(const struct gang_pod *pods, int first, int k, const struc
                    gang_align_name(need));
 }
 
+/* Take want cores of left for one pod: inside the one domain of the
+ * alignment that has the fewest cores left that still suffice (best fit,
+ * so big domains stay whole for big pods), in core order; without
+ * alignment, the first cores left.  NULL when no domain has enough. */
+static ism_bitmap_t *take_cores(const ism_topo_t *topo, ism_bitmap_t *left, int want,
+                                enum gang_align a)
+{
+    ism_bitmap_t *mine = ism_bitmap_create();
+    int best = -1, best_count = 0, bit;
+
+    if (!mine)
+        return NULL;
+    if (a != GANG_ALIGN_NONE) {
+        ism_bitmap_foreach(bit, left) {
+            int d, count = 0, c2;
+            if (bit >= topo->ncores)
+                break;
+            d = align_value(&topo->cores[bit], a);
+            ism_bitmap_foreach(c2, left)
+                if (c2 < topo->ncores && align_value(&topo->cores[c2], a) == d)
+                    count++;
+            if (count >= want && (best < 0 || count < best_count)) {
+                best = d;
+                best_count = count;
+            }
+        }
+        if (best < 0) {
+            ism_bitmap_destroy(mine);
+            return NULL;
+        }
+    }
+    ism_bitmap_foreach(bit, left) {
+        if (ism_bitmap_count(mine) == want || bit >= topo->ncores)
+            break;
+        if ((a == GANG_ALIGN_NONE || align_value(&topo->cores[bit], a) == best) &&
+            ism_bitmap_set(mine, bit) < 0)
+            break;
+    }
+    if (ism_bitmap_count(mine) < want) {
+        ism_bitmap_destroy(mine);
+        return NULL;
+    }
+    ism_bitmap_andnot(left, mine);
+    return mine;
+}
+
+static const struct gang_pod *sort_pods; /* for by_demand (qsort has no argument) */
+
+/* Aligned pods first, then by cores, largest first; then in gang order. */
+static int by_demand(const void *x, const void *y)
+{
+    const struct gang_pod *a = &sort_pods[*(const int *)x], *b = &sort_pods[*(const int *)y];
+
+    if ((a->align != GANG_ALIGN_NONE) != (b->align != GANG_ALIGN_NONE))
+        return a->align != GANG_ALIGN_NONE ? -1 : 1;
+    if (a->cores != b->cores)
+        return b->cores - a->cores;
+    return *(const int *)x - *(const int *)y;
+}
+
+/* The split when filling the nodes in order does not work (pods of mixed
+ * shapes, a grant whose cores lie across NUMA nodes): each pod, the most
+ * demanding first, takes the first node with room for it (aligned, best
+ * fit within the node).  0, or -1 with ENOSPC naming the pod. */
+static int split_greedy(const struct gang_pod *pods, int npods, const struct gang_node *nodes,
+                        int nnodes, struct gang_place *places, ism_error_t *err)
+{
+    ism_bitmap_t **left = calloc((size_t)nnodes, sizeof(*left));
+    int *order = malloc(sizeof(*order) * (size_t)npods), rc = -1;
+
+    if (!left || !order) {
+        ism_err(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int n = 0; n < nnodes; n++)
+        if (!(left[n] = ism_bitmap_dup(nodes[n].cores))) {
+            ism_err(err, ENOMEM, "out of memory");
+            goto out;
+        }
+    for (int i = 0; i < npods; i++)
+        order[i] = i;
+    sort_pods = pods;
+    qsort(order, (size_t)npods, sizeof(*order), by_demand);
+    for (int k = 0; k < npods; k++) {
+        const struct gang_pod *p = &pods[order[k]];
+        struct gang_place *pl = &places[order[k]];
+        for (int n = 0; n < nnodes && !pl->cores; n++) {
+            if (nodes[n].topo && (pl->cores = take_cores(nodes[n].topo, left[n], p->cores,
+                                                         p->align)))
+                pl->node = n;
+        }
+        if (!pl->cores) {
+            ism_err(err, ENOSPC, "no node of the grant has %d cores left for pod %s%s%s",
+                    p->cores, p->name, p->align != GANG_ALIGN_NONE ? " inside one " : "",
+                    p->align != GANG_ALIGN_NONE ? gang_align_name(p->align) : "");
+            goto out;
+        }
+        if (assign_requests(p, &nodes[pl->node], pl, err) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (int n = 0; left && n < nnodes; n++)
+        ism_bitmap_destroy(left[n]);
+    free(left);
+    free(order);
+    return rc;
+}
+
 struct gang_place *gang_split(const struct gang_pod *pods, int npods,
                               const struct gang_node *nodes, int nnodes, ism_error_t *err)
 {
@@ -823,15 +959,34 @@ struct gang_place *gang_split(const struct gang_pod *pods, int npods,
             used += pods[next + k].cores;
             k++;
         }
+        if (k && !same_shape(pods + next, k)) {
+            errno = ENOSPC; /* the planner splits among equal pods */
+            goto greedy;
+        }
         if (k && split_node(pods, next, k, &nodes[n], n, places, err) < 0)
-            goto error;
+            goto greedy;
         next += k;
     }
     if (next < npods) {
         ism_err(err, ENOSPC, "the grant holds %d of the %d pods", next, npods);
-        goto error;
+        goto greedy;
     }
     return places;
+greedy:
+    if (errno == ENOMEM)
+        goto error;
+    {
+        ism_error_t first = *err;
+        gang_places_destroy(places, npods);
+        if (!(places = calloc((size_t)npods, sizeof(*places)))) {
+            ism_err(err, ENOMEM, "out of memory");
+            return NULL;
+        }
+        if (split_greedy(pods, npods, nodes, nnodes, places, err) == 0)
+            return places;
+        if (errno == ENOSPC && first.text[0]) /* say both */
+            ism_errprefix(err, "%s; and", first.text);
+    }
 error:
     gang_places_destroy(places, npods); /* keeps errno */
     return NULL;

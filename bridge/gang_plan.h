@@ -158,13 +158,14 @@ struct gang_alloc {
     char partition[128], account[128], qos[128];
 };
 
-/* The allocation for the npods pods of gang id: one task per pod, cpus
- * per task = cores x threads_per_core, memory per cpu to cover the
- * largest pod.  Options come from the first pod's annotations
- * isthmus.io/partition, account, qos, time-limit (Slurm's time formats:
- * MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS), over defs.  ENOTSUP for
- * pods of different core counts (not served yet) and for a pod with no
- * cores; EINVAL for a bad annotation. */
+/* The allocation for the npods pods of gang id: tasks of g cores each,
+ * g the greatest common divisor of the pods' core counts (one task per
+ * pod when they are alike), cpus per task = g x threads_per_core, at most
+ * one node per pod, memory per cpu to cover every pod.  Options come from
+ * the first pod's annotations isthmus.io/partition, account, qos,
+ * time-limit (Slurm's time formats: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM,
+ * D-HH:MM:SS), over defs.  ENOTSUP for a pod with no cores; EINVAL for a
+ * bad annotation. */
 int gang_alloc_request(const struct gang_id *id, const struct gang_pod *pods, int npods,
                        const json_t *first_pod, const struct gang_defaults *defs,
                        int threads_per_core, struct gang_alloc *out, ism_error_t *err);

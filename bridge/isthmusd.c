@@ -7,6 +7,7 @@
  */
 #include <config.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
@@ -305,6 +306,48 @@ static void informer_metrics(ism_metrics_t *m, const struct bridge *b)
     }
 }
 
+/* The gang scheduler's figures (none with Gangs=no). */
+static void gang_metrics(ism_metrics_t *m, const struct bridge *b)
+{
+    static const struct {
+        const char *phase;
+        size_t off;
+    } phases[] = {
+        { "waiting", offsetof(struct gangs_stats, waiting) },
+        { "pending", offsetof(struct gangs_stats, pending) },
+        { "committing", offsetof(struct gangs_stats, committing) },
+        { "bound", offsetof(struct gangs_stats, bound) },
+        { "failed", offsetof(struct gangs_stats, failed) },
+    };
+    struct gangs_stats st;
+    char label[32];
+
+    if (!b->gangs)
+        return;
+    gangs_stats(b->gangs, &st);
+    for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+        snprintf(label, sizeof(label), "phase=\"%s\"", phases[i].phase);
+        ism_metric(m, "isthmus_gangs", "gauge",
+                   "Gangs by phase: waiting for members, pending in Slurm (or being "
+                   "submitted), committing (or undoing), bound, failed.",
+                   label, (double)*(const uint64_t *)((const char *)&st + phases[i].off));
+    }
+    ism_metric(m, "isthmus_gangs_submitted_total", "counter", "Gang jobs Slurm accepted.", NULL,
+               (double)st.submitted_total);
+    ism_metric(m, "isthmus_gangs_bound_total", "counter", "Gangs bound whole.", NULL,
+               (double)st.bound_total);
+    ism_metric(m, "isthmus_gangs_failed_total", "counter",
+               "Gangs refused (by Slurm, or asking what isthmus does not serve).", NULL,
+               (double)st.failed_total);
+    ism_metric(m, "isthmus_gangs_ended_total", "counter",
+               "Gang jobs Slurm ended under running pods (scancel, time limit, node failure).",
+               NULL, (double)st.ended_total);
+    ism_metric_histogram(m, "isthmus_gang_bind_seconds",
+                         "Seconds from a gang's last member seen to its last pod bound.",
+                         gang_latency_bounds, st.latency_counts, GANG_LATENCY_BUCKETS,
+                         st.latency_sum, st.latency_count);
+}
+
 static int metrics(void *arg, ism_metrics_t *m)
 {
     struct daemon *d = arg;
@@ -365,6 +408,7 @@ static int metrics(void *arg, ism_metrics_t *m)
                "Events refused by the per-object limit.", NULL, (double)rs.dropped);
     ism_metric(m, "isthmus_events_failed_total", "counter", "Event writes that failed.", NULL,
                (double)rs.failed);
+    gang_metrics(m, b);
     return 0;
 }
 

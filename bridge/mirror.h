@@ -35,14 +35,11 @@
 #include <stdint.h>
 
 #include "bridge/apply.h"
+#include "bridge/model.h"
 #include "bridge/poolmap.h"
 #include "lib/kube/kube_watch.h"
 #include "lib/slurm/slurm_adapter.h"
 
-/* Jobs isthmus itself submits (gangs of pods, isthmusd part 2) carry an
- * admin comment starting with this; the mirror leaves them alone, since
- * their pods' own claims already hold their cores. */
-#define BRIDGE_JOB_TAG "isthmus.io/"
 
 extern const ism_kube_resource_t mirror_resource; /* resource.k8s.io/v1 resourceclaims */
 

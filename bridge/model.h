@@ -33,6 +33,10 @@
 #define ISM_MANAGER "isthmusd"
 #define ISM_FINALIZER "isthmus.io/slurm-job"    /* on mirrored claims */
 #define ISM_CLAIM_REQUEST "cores"               /* the one request of a mirrored claim */
+/* Jobs isthmus itself submits (gangs, gang.h) carry an admin comment
+ * starting with this; the mirror leaves them alone, since their pods' own
+ * claims already hold their cores. */
+#define BRIDGE_JOB_TAG "isthmus.io/"
 
 /* The name of slice i of pool, or of claim i of job on pool.  NULL with
  * EINVAL when pool is not a Node name (DNS-1123 subdomain) or i < 0. */

@@ -72,7 +72,8 @@ bridge_world() {
 }
 
 # start_isthmusd NAME [WRAPPER...]: a replica with a test configuration
-# (LogLevel $loglevel or info, a short lease, a one-second Slurm poll);
+# (LogLevel $loglevel or info, a short lease, a one-second Slurm poll, gang
+# jobs as $gang_user or nobody);
 # lines in $extra_conf are added to it.  Returns once it listens.
 extra_conf=
 start_isthmusd() {
@@ -88,12 +89,15 @@ PidFile=$dir/isthmusd-$r.pid
 LeaseDuration=4
 RenewDeadline=3
 RetryPeriod=1
+GangUser=${gang_user:-nobody}
 $extra_conf
 CONF
-    "$@" "$isthmusd" --foreground --config "$dir/isthmusd-$r.conf" >"$dir/isthmusd-$r.log" 2>&1 &
+    # a restart appends to the replica's log: read what this run writes
+    local from=$(($(cat "$dir/isthmusd-$r.log" 2>/dev/null | wc -l) + 1))
+    "$@" "$isthmusd" --foreground --config "$dir/isthmusd-$r.conf" >>"$dir/isthmusd-$r.log" 2>&1 &
     pid[$r]=$!
     for ((i = 0; i < 240; i++)); do
-        port[$r]=$(sed -n 's/.*HTTP on port \([0-9]*\).*/\1/p' "$dir/isthmusd-$r.log" | head -1)
+        port[$r]=$(tail -n "+$from" "$dir/isthmusd-$r.log" | sed -n 's/.*HTTP on port \([0-9]*\).*/\1/p' | head -1)
         [[ -n ${port[$r]} ]] && return 0
         kill -0 "${pid[$r]}" 2>/dev/null || return 1
         sleep 0.5

@@ -289,8 +289,14 @@ START_TEST(alloc_request)
     ck_assert_uint_eq(a.req.cpus_per_task, 8);
     ck_assert_uint_eq(a.req.mem_per_cpu, 375); /* 3000 MiB over 8 cpus */
 
-    /* pods of two shapes: not yet */
+    /* pods of two shapes: tasks of their common divisor, 2 cores */
     pods[2].cores = 2;
+    ck_assert_msg(gang_alloc_request(&id, pods, 3, first, &defs, 2, &a, &err) == 0, "%s", err.text);
+    ck_assert_uint_eq(a.req.num_tasks, 5);
+    ck_assert_uint_eq(a.req.cpus_per_task, 4);
+    ck_assert_uint_eq(a.req.max_nodes, 3);
+    ck_assert_uint_eq(a.req.mem_per_cpu, 375);
+    pods[2].cores = 0;
     ck_assert_int_eq(gang_alloc_request(&id, pods, 3, first, &defs, 2, &a, &err), -1);
     ck_assert_int_eq(errno, ENOTSUP);
     /* a bad annotation */
@@ -357,6 +363,10 @@ static const struct split_case {
     { "cores straddling NUMA nodes", { "6-9", "" }, 1, 4, GANG_ALIGN_NUMA, NULL, ENOSPC },
     { "the same, unaligned, is fine", { "6-9", "" }, 1, 4, GANG_ALIGN_NONE, NULL, 0 },
     { "more pods than the grant holds", { "0-3", "" }, 3, 2, GANG_ALIGN_NONE, NULL, ENOSPC },
+    { "filling in order fails, the greedy split finds room", { "0-1,8-9,16-19", "0-3" }, 2, 4,
+      GANG_ALIGN_NUMA, NULL, 0 },
+    { "no node has an aligned domain left", { "0-1,8-9,16-19", "4-5,10-11" }, 2, 4,
+      GANG_ALIGN_NUMA, NULL, ENOSPC },
     { "a selector the grant meets", { "16-19", "" }, 1, 2, GANG_ALIGN_NONE,
       "device.attributes['cpu.isthmus.io'].socket == 1", 0 },
     { "a selector the grant misses", { "0-3", "" }, 1, 2, GANG_ALIGN_NONE,

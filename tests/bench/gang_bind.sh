@@ -1,0 +1,133 @@
+#!/bin/bash
+# How fast a gang of pods is bound, isthmusd against the real kube-scheduler
+# (its own gang scheduling and DRA allocator, the same slices, the same API
+# server), side by side in one world.  Not a test: it asserts nothing.
+#
+#   tests/bench/gang_bind.sh [--runs N] [--pods N] [--cores N] BUILDDIR
+#
+# The world: three Slurm nodes pretending to be a 192-core machine, each with
+# a Kubernetes Node and isthmusd publishing its cores.  Each run creates, in
+# a fresh namespace, a Workload API PodGroup of --pods pods (default 64), each
+# with a claim of --cores NUMA-aligned cpu.isthmus.io cores (default 4) from
+# a template, in one kubectl apply; then waits until every pod is bound, and
+# deletes the namespace.  Runs alternate: isthmus (schedulerName isthmus),
+# then kube-scheduler (the default scheduler), --runs times each (default 20).
+#
+# A watch (kubectl get pods -w, each event stamped as it arrives) gives the
+# time from the last pod's creation to the last binding.  The API server's
+# apiserver_request_total gives the mutating requests (POST, PUT, PATCH,
+# DELETE) made while the gang was placed, creates of pods and claims
+# included, per bound pod; isthmusd's own writes per pod come from its
+# metrics.
+set -uo pipefail
+runs=20 pods=64 cores=4
+while [[ ${1:-} == --* ]]; do
+    case $1 in
+    --runs) runs=$2 ;;
+    --pods) pods=$2 ;;
+    --cores) cores=$2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift 2
+done
+(($# == 1)) || { echo "usage: $0 [--runs N] [--pods N] [--cores N] BUILDDIR" >&2; exit 2; }
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../bridge/lib.sh
+. "$here/../bridge/lib.sh"
+
+xml=$topologies/192em64t-12gr2n8c2t.xml
+bridge_world --nodes 3 --xml "$xml" --xml "$xml" --xml "$xml"
+for n in n1 n2 n3; do "$topo_tool" publish --xml "$xml" -N "$n" >/dev/null || bail "publish failed"; done
+loglevel=notice
+start_isthmusd a || bail "isthmusd did not start"
+for n in n1 n2 n3; do until_ok has_slices "$n" || bail "no slices for $n"; done
+
+# gang_yaml NS SCHEDULER: the template, the Workload, its PodGroup and the pods
+gang_yaml() {
+    local ns=$1 sched=$2 i
+    cat <<YAML
+apiVersion: v1
+kind: List
+items:
+- apiVersion: resource.k8s.io/v1
+  kind: ResourceClaimTemplate
+  metadata: {name: cores, namespace: $ns}
+  spec:
+    spec:
+      devices:
+        requests:
+        - {name: cores, exactly: {deviceClassName: cpu.isthmus.io, count: $cores}}
+        constraints:
+        - {requests: [cores], matchAttribute: resource.kubernetes.io/numaNode}
+- apiVersion: scheduling.k8s.io/v1beta1
+  kind: Workload
+  metadata: {name: bench, namespace: $ns}
+  spec:
+    podGroupTemplates:
+    - {name: workers, schedulingPolicy: {gang: {minCount: $pods}}}
+- apiVersion: scheduling.k8s.io/v1beta1
+  kind: PodGroup
+  metadata: {name: bench-workers, namespace: $ns}
+  spec:
+    workloadRef: {workloadName: bench, templateName: workers}
+    schedulingPolicy: {gang: {minCount: $pods}}
+YAML
+    for ((i = 0; i < pods; i++)); do
+        cat <<YAML
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: w-$i, namespace: $ns}
+  spec:
+    schedulerName: $sched
+    schedulingGroup: {podGroupName: bench-workers}
+    resourceClaims: [{name: cpus, resourceClaimTemplateName: cores}]
+    containers:
+    - {name: main, image: registry.invalid/none, resources: {claims: [{name: cpus}]}}
+YAML
+    done
+}
+mutating() {
+    kubectl get --raw /metrics | awk '/^apiserver_request_total\{/ && /verb="(POST|PUT|PATCH|DELETE)"/ {s += $NF} END {printf "%d\n", s}'
+}
+isthmus_writes() { metric a isthmus_kube_writes_total; }
+
+# one_run KIND N: prints "KIND SECONDS REQUESTS-PER-POD ISTHMUSD-WRITES-PER-POD"
+one_run() {
+    local kind=$1 ns=b-$1-$2 sched w0 r0 r1 i0 i1 t
+    sched=$([[ $kind == isthmus ]] && echo isthmus || echo default-scheduler)
+    kubectl create namespace "$ns" >/dev/null
+    kubectl get pods -n "$ns" -w --output-watch-events -o json 2>/dev/null |
+        jq --unbuffered -c '[.type, .object.metadata.name, (.object.spec.nodeName // "")]' |
+        while read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done >"$dir/watch-$ns" &
+    w0=$!
+    sleep 1 # the watch is established
+    r0=$(mutating) i0=$(isthmus_writes)
+    gang_yaml "$ns" "$sched" | kubectl apply -f - >/dev/null || bail "the gang was refused"
+    until_ok eval '[[ $(kubectl get pods -n '"$ns"' -o json | jq "[.items[] | select(.spec.nodeName)] | length") == '"$pods"' ]]' ||
+        bail "$kind run $2: not every pod was bound"
+    sleep 1 # the last events reach the watch
+    r1=$(mutating) i1=$(isthmus_writes)
+    kill "$w0" 2>/dev/null
+    t=$(awk '{ split($2, f, ","); if ($2 ~ /^\["ADDED"/ && f[1] != "") last_add = $1
+               if ($2 !~ /,""\]$/) { name = f[2]; if (!(name in bound)) { bound[name] = $1; last_bind = $1 } } }
+             END { printf "%.3f", last_bind - last_add }' "$dir/watch-$ns")
+    printf '%s %s %.1f %.1f\n' "$kind" "$t" "$(((r1 - r0) * 10 / pods))e-1" "$(((i1 - i0) * 10 / pods))e-1"
+    kubectl delete namespace "$ns" --wait=false >/dev/null
+    # isthmusd completes the job once the pods are gone; wait for Slurm to be free
+    until_ok eval '[[ $(squeue -h | wc -l) == 0 && $(kubectl get pods -A -o name | grep -c "b-") == 0 ]]'
+}
+results=$dir/results
+for ((r = 1; r <= runs; r++)); do
+    one_run isthmus "$r" | tee -a "$results"
+    one_run kube "$r" | tee -a "$results"
+done
+summary() {
+    awk -v k="$1" '$1 == k {print $2}' "$results" | sort -n | awk -v k="$1" -v pods="$pods" '
+        {v[NR] = $1; s += $1} END {p50 = v[int((NR + 1) / 2)]; p99 = v[int(NR * 0.99 + 0.999)]
+         printf "# %-8s runs %d: last pod created -> last bound: p50 %.3f s, p99 %.3f s, max %.3f s; %.0f pods/s at p50\n",
+                k, NR, p50, p99, v[NR], pods / p50}'
+    awk -v k="$1" '$1 == k {r += $3; w += $4; n++} END {printf "#          mutating API requests per bound pod (creates included): %.1f; isthmusd writes per pod: %.1f\n", r / n, w / n}' "$results"
+}
+summary isthmus
+summary kube

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "dra/checkpoint.h"
-#include "dra/dra_file.h"
+#include "lib/util/file.h"
 #include "lib/util/bitmap.h"
 
 struct ism_ckpt {
@@ -344,7 +344,7 @@ ism_ckpt_t *ism_ckpt_load(const char *path, ism_error_t *err)
 {
     ism_error_t rerr = ISM_ERROR_INIT;
     size_t len;
-    char *text = ism_dra_read_file(path, ISM_CKPT_MAX_BYTES, &len, &rerr);
+    char *text = ism_file_read(path, ISM_CKPT_MAX_BYTES, &len, &rerr);
     ism_ckpt_t *c;
 
     if (!text) {
@@ -369,7 +369,7 @@ int ism_ckpt_save(const ism_ckpt_t *c, const char *path, ism_error_t *err)
 
     if (!text)
         return -1;
-    rc = ism_dra_write_atomic(path, text, strlen(text), 0600, true, err);
+    rc = ism_file_write_atomic(path, text, strlen(text), 0600, true, err);
     free(text);
     return rc;
 }

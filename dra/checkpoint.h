@@ -1,7 +1,7 @@
 /* checkpoint.h - the kubelet plugin's record of the claims it prepared.
  *
  * One file in the plugin's state directory, written atomically after every
- * change (dra_file.h), so that after a restart the plugin answers prepare
+ * change (lib/util/file.h), so that after a restart the plugin answers prepare
  * and unprepare as before: a claim it prepared is prepared again from the
  * record, without reading the API server, and gets the same CDI device.
  *

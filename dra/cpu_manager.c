@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "dra/cpu_manager.h"
-#include "dra/dra_file.h"
+#include "lib/util/file.h"
 
 int ism_cpu_manager_parse(const char *text, size_t len, char *policy, size_t size,
                           ism_error_t *err)
@@ -53,7 +53,7 @@ int ism_cpu_manager_read(const char *path, char *policy, size_t size, ism_error_
 
     if (!path)
         return ism_err(err, EINVAL, "invalid arguments");
-    if (!(text = ism_dra_read_file(path, ISM_CPU_MANAGER_STATE_MAX, &len, err)))
+    if (!(text = ism_file_read(path, ISM_CPU_MANAGER_STATE_MAX, &len, err)))
         return -1;
     rc = ism_cpu_manager_parse(text, len, policy, size, err);
     free(text);

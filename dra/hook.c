@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dra/dra_file.h"
+#include "lib/util/file.h"
 #include "dra/hook.h"
 
 /* /proc and /sys files we read are a few KiB; mountinfo can be long on
@@ -149,7 +149,7 @@ static int pid_cgroups(const char *root, pid_t pid, char *v1, char *v2, size_t s
     char path[PATH_MAX], *text, *line, *save = NULL;
 
     snprintf(path, sizeof(path), "%s/proc/%ld/cgroup", root, (long)pid);
-    if (!(text = ism_dra_read_file(path, SMALL_FILE_MAX, NULL, err)))
+    if (!(text = ism_file_read(path, SMALL_FILE_MAX, NULL, err)))
         return ism_errprefix(err, "the container's init process %ld", (long)pid);
     v1[0] = v2[0] = '\0';
     for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -178,7 +178,7 @@ static int find_mount(const char *root, bool v1, char *point, char *mroot, size_
     int found = 0;
 
     snprintf(path, sizeof(path), "%s/proc/self/mountinfo", root);
-    if (!(text = ism_dra_read_file(path, MOUNTINFO_MAX, NULL, err)))
+    if (!(text = ism_file_read(path, MOUNTINFO_MAX, NULL, err)))
         return -1;
     for (line = strtok_r(text, "\n", &save); line && !found;
          line = strtok_r(NULL, "\n", &save)) {
@@ -282,7 +282,7 @@ int ism_cgroup_find(const char *root, pid_t pid, struct ism_cgroup *out, ism_err
 
 static ism_bitmap_t *read_list(const char *path, ism_error_t *err)
 {
-    char *text = ism_dra_read_file(path, SMALL_FILE_MAX, NULL, err);
+    char *text = ism_file_read(path, SMALL_FILE_MAX, NULL, err);
     ism_bitmap_t *b;
 
     if (!text)

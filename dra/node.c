@@ -10,7 +10,7 @@
 
 #include "dra/cdi.h"
 #include "dra/claim.h"
-#include "dra/dra_file.h"
+#include "lib/util/file.h"
 #include "dra/node.h"
 
 struct ism_node {
@@ -131,7 +131,7 @@ static int write_spec(const ism_node_t *n, const struct ism_prepared *p, ism_err
     /* Not fsync'ed: a spec lost in a crash is rewritten from the record by
      * the next prepare, which checks that it is there.  The checkpoint is
      * the one file that must survive. */
-    rc = ism_dra_write_atomic(path, spec, strlen(spec), 0644, false, err);
+    rc = ism_file_write_atomic(path, spec, strlen(spec), 0644, false, err);
     free(spec);
     return rc;
 }

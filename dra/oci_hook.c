@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dra/dra_file.h"
+#include "lib/util/file.h"
 #include "dra/hook.h"
 #include "lib/util/bitmap.h"
 #include "lib/util/error.h"
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         ism_errprefix(&err, "--mems");
         goto out;
     }
-    if (!(state = ism_dra_read_fd(STDIN_FILENO, "OCI state on stdin", ISM_OCI_STATE_MAX_BYTES,
+    if (!(state = ism_file_read_fd(STDIN_FILENO, "OCI state on stdin", ISM_OCI_STATE_MAX_BYTES,
                                   &len, &err)) ||
         ism_oci_state_parse(state, len, &st, &err) < 0)
         goto out;

@@ -2,6 +2,9 @@
 #include <config.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,4 +108,50 @@ char *ism_file_read(const char *path, size_t max, size_t *len, ism_error_t *err)
     close(fd);
     errno = saved;
     return buf;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int ism_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          bool durable, ism_error_t *err)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int fd, dfd, e;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
+        snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return ism_err(err, ENAMETOOLONG, "%s: path too long", path);
+    if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+        return ism_err(err, errno, "%s: cannot create a temporary file: %s", path,
+                       strerror(errno));
+    if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 || (durable && fsync(fd) < 0)) {
+        e = errno;
+        close(fd);
+        unlink(tmp);
+        return ism_err(err, e, "%s: %s", tmp, strerror(e));
+    }
+    if (close(fd) < 0 || rename(tmp, path) < 0) {
+        e = errno;
+        unlink(tmp);
+        return ism_err(err, e, "%s: %s", path, strerror(e));
+    }
+    /* The rename is durable once the directory is. */
+    if (durable && (dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return 0;
 }

@@ -1,4 +1,5 @@
-/* file.h - the one whole-file reader of isthmus, with a size bound.
+/* file.h - the one whole-file reader of isthmus, with a size bound, and
+ * the one whole-file writer, atomic.
  *
  * Everything read whole (a kubeconfig, a topology cache, a JSON encoding on
  * stdin) comes from outside and may be anything: huge, a FIFO, a device, a
@@ -22,7 +23,10 @@
 #ifndef ISTHMUS_FILE_H
 #define ISTHMUS_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
 #include "lib/util/error.h"
 
 /* Read the regular file at path.  It is opened without blocking (a FIFO
@@ -35,5 +39,16 @@ char *ism_file_read(const char *path, size_t max, size_t *len, ism_error_t *err)
  * where reading stopped.  Reading stops, with EFBIG, at max + 1 bytes:
  * endless input (a writer that never stops) cannot exhaust memory. */
 char *ism_file_read_fd(int fd, const char *name, size_t max, size_t *len, ism_error_t *err);
+
+/* Write len bytes of data to path atomically, so that readers (the
+ * kubelet's CDI cache, a restarted plugin) see the old content or the new,
+ * never a part: a temporary file in the same directory, written, given
+ * mode, then renamed over path.  With durable, the file is fsync'ed before
+ * the rename and the directory after it, so the new content survives a
+ * power loss; without, a crash may lose the new file but never leaves a
+ * torn one.  On failure path is unchanged, the temporary file is removed,
+ * and -1 returns with errno and err naming the path. */
+int ism_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                          bool durable, ism_error_t *err);
 
 #endif

@@ -1,5 +1,6 @@
-/* Unit tests: lib/util/file.c (the one whole-file reader). */
+/* Unit tests: lib/util/file.c (the one whole-file reader and writer). */
 #include <config.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -231,6 +232,64 @@ START_TEST(fd_pipe_bound)
 }
 END_TEST
 
+/* Files in dir (the temporary ones show as a leak). */
+static int entries(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+START_TEST(write_atomic)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    char path[PATH_MAX + 64], long_path[PATH_MAX + 16], *got;
+    struct stat st;
+    size_t len;
+
+    make_dir();
+    snprintf(path, sizeof(path), "%s/spec.json", dir);
+    for (int durable = 0; durable < 2; durable++) {
+        ck_assert_int_eq(ism_file_write_atomic(path, "first", 5, 0644, durable, &err), 0);
+        ck_assert_int_eq(ism_file_write_atomic(path, "a\0b", 3, 0600, durable, &err), 0);
+        ck_assert_ptr_nonnull(got = ism_file_read(path, 100, &len, &err));
+        ck_assert_uint_eq(len, 3);
+        ck_assert(memcmp(got, "a\0b", 3) == 0);
+        free(got);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        ck_assert_int_eq(entries(), 1);
+    }
+
+    /* A directory that is not there: nothing written, the path named. */
+    snprintf(path, sizeof(path), "%s/missing/spec.json", dir);
+    ck_assert_int_eq(ism_file_write_atomic(path, "x", 1, 0644, true, &err), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_msg(strstr(err.text, path) == err.text, "%s", err.text);
+
+    /* The target is a directory: the rename fails, the temporary goes. */
+    ism_error_clear(&err);
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    ck_assert_int_eq(ism_file_write_atomic(path, "x", 1, 0644, false, &err), -1);
+    ck_assert_int_eq(errno, EISDIR);
+    ck_assert_int_eq(entries(), 2);
+
+    ism_error_clear(&err);
+    memset(long_path, 'a', sizeof(long_path) - 1);
+    long_path[sizeof(long_path) - 1] = '\0';
+    ck_assert_int_eq(ism_file_write_atomic(long_path, "x", 1, 0644, false, &err), -1);
+    ck_assert_int_eq(errno, ENAMETOOLONG);
+    remove_dir();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("file");
@@ -242,6 +301,7 @@ int main(void)
     tcase_add_test(tc, path_errors);
     tcase_add_test(tc, fd_read_error);
     tcase_add_loop_test(tc, fd_pipe_bound, 0, ARRAY_SIZE(pipes));
+    tcase_add_test(tc, write_atomic);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

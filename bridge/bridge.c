@@ -1,8 +1,9 @@
 /* bridge.c - isthmusd's state: the Nodes, Slurm polling, leadership,
  * and the reconcile turn of the event loop (bridge.h). */
 #include <config.h>
+#include <ctype.h>
 #include <errno.h>
-#include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,7 @@ static void nodes_done(struct ism_slurm_request *r, void *arg)
         return;
     b->snodes = r->nodes;
     r->nodes = NULL;
+    b->nodes_changed = true;
     slices_slurm_changed(b->slices, old, b->snodes);
     ism_slurm_nodes_destroy(old);
 }
@@ -177,7 +179,9 @@ static void jobs_done(struct ism_slurm_request *r, void *arg)
         b->sjobs = r->jobs;
         r->jobs = NULL;
     }
-    gangs_slurm_seen(b->gangs, b->snodes, b->sjobs, (uint64_t)r->value);
+    gangs_slurm_seen(b->gangs, b->snodes, b->sjobs, (uint64_t)r->value,
+                     r->rc == 1 || b->nodes_changed);
+    b->nodes_changed = false;
 }
 
 /* Read nodes then jobs, each only if changed (one cheap RPC otherwise). */
@@ -313,7 +317,7 @@ static void poll_now_cb(void *arg)
  * site's users).  0, or -1 with err. */
 static int gang_user(const char *user, uid_t *uid, gid_t *gid, ism_error_t *err)
 {
-    unsigned long u, g;
+    unsigned long u, g = ULONG_MAX; /* ULONG_MAX: no GID given */
     char *end;
     struct passwd *pw;
 
@@ -322,18 +326,18 @@ static int gang_user(const char *user, uid_t *uid, gid_t *gid, ism_error_t *err)
                        "(or set Gangs=no)");
     errno = 0;
     u = strtoul(user, &end, 10);
-    if (end != user && (*end == '\0' || *end == ':') && errno == 0 && u < UINT32_MAX) {
-        g = u;
-        if (*end == ':' && (g = strtoul(end + 1, &end, 10), *end != '\0' || g >= UINT32_MAX))
-            return ism_err(err, EINVAL, "GangUser %s: not UID[:GID]", user);
+    if (*end == ':')
+        g = strtoul(end + 1, &end, 10);
+    if (isdigit((unsigned char)*user) && !*end && !errno && u < UINT32_MAX &&
+        (g == ULONG_MAX || g < UINT32_MAX)) {
         pw = getpwuid((uid_t)u);
         *uid = (uid_t)u;
-        *gid = strchr(user, ':') ? (gid_t)g : pw ? pw->pw_gid : (gid_t)u;
+        *gid = g != ULONG_MAX ? (gid_t)g : pw ? pw->pw_gid : (gid_t)u;
     } else if ((pw = getpwnam(user))) {
         *uid = pw->pw_uid;
         *gid = pw->pw_gid;
     } else {
-        return ism_err(err, ENOENT, "GangUser %s: no such user", user);
+        return ism_err(err, ENOENT, "GangUser %s: no such user (nor UID[:GID])", user);
     }
     if (*uid == 0)
         return ism_err(err, EINVAL, "GangUser %s is root: gang jobs never run as root", user);

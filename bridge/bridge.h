@@ -69,6 +69,7 @@ struct bridge {
     ism_kube_timer_t poll_timer;
     bool poll_busy;               /* requests with the agent */
     bool poll_soon;               /* poll again as soon as this one ends */
+    bool nodes_changed;           /* a new node snapshot since the gangs saw one */
     uint64_t polls_started;       /* numbers the polls, for the gangs */
     bool slurm_down;              /* the last poll failed (logged once) */
 

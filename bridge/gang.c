@@ -26,8 +26,6 @@ static const ism_kube_resource_t COSCHEDULING_GROUPS = { "scheduling.x-k8s.io", 
                                                          "podgroups", true };
 
 enum phase { WAITING, SUBMITTING, PENDING, COMMITTING, BOUND, UNDOING, FAILED };
-static const char *const PHASE_NAMES[] = { "waiting", "submitting", "pending", "committing",
-                                           "bound", "undoing", "failed" };
 
 /* Slurm's job comment on gang jobs: how many pods the job was asked for
  * and in which shape, so a restart places the same pods. */
@@ -35,6 +33,7 @@ static const char *const PHASE_NAMES[] = { "waiting", "submitting", "pending", "
 enum shape { SHAPE_TASKS, SHAPE_WHOLE_NODES, SHAPES };
 
 struct gang {
+    struct gangs *gs;     /* its reconciler: the agent's callbacks get the gang */
     struct gang_id id;
     enum phase phase;
     json_t *members;      /* pod keys of this pass, sorted */
@@ -63,7 +62,6 @@ struct gang {
     int64_t not_before;   /* monotonic ms: no submission before (backoff) */
     int failures;
     char failed_sig[65];  /* the members when it failed: a change retries */
-    bool warned_timeout;
     json_t *evict;        /* uids of the pods to delete: their job ended */
 };
 
@@ -112,6 +110,13 @@ static void crash_point(struct gangs *gs, const char *what)
         ism_log_warn("ISTHMUSD_CRASH_AT=%s=%d: dying now", what, gs->crash_after);
         raise(SIGKILL);
     }
+}
+
+/* A timed step is due at (monotonic ms): the pass after it runs then. */
+static void wake_at(struct gangs *gs, int64_t at)
+{
+    if (!gs->wake || at < gs->wake)
+        gs->wake = at;
 }
 
 /* ------------------------------------------------------------ JSON helpers */
@@ -194,9 +199,9 @@ static int64_t first_seen(const json_t *pod)
 static void on_add(void *arg, const char *key, json_t *obj)
 {
     struct gangs *gs = arg;
-    if (obj == NULL || !json_object_get(obj, "spec") || json_object_get(gs->seen_ms, key))
-        ;
-    else if (str2(obj, "spec", "schedulerName")) /* a pod */
+    bool pod = str2(obj, "spec", "schedulerName") != NULL; /* claims share the handlers */
+
+    if (pod && !json_object_get(gs->seen_ms, key))
         json_object_set_new(gs->seen_ms, key,
                             json_integer(ism_kube_informer_synced(gs->pods) ? ism_kube_now_ms()
                                                                             : first_seen(obj)));
@@ -278,8 +283,8 @@ static void rediscover(struct gangs *gs, struct discovery *d)
     int64_t now = ism_kube_now_ms();
 
     if (d->call || *d->slot || now < gs->rediscover_at) {
-        if (!*d->slot && (!gs->wake || gs->rediscover_at < gs->wake))
-            gs->wake = gs->rediscover_at;
+        if (!*d->slot)
+            wake_at(gs, gs->rediscover_at);
         return;
     }
     gs->rediscover_at = now + 10000;
@@ -355,6 +360,7 @@ static struct gang *find_or_add(struct gangs *gs, const struct gang_id *id)
         free(g);
         return NULL;
     }
+    g->gs = gs;
     g->id = *id;
     g->min = id->min;
     gs->v[gs->n++] = g;
@@ -419,97 +425,84 @@ static json_t *regarding(const json_t *pod)
 
 static void submit_write(struct gangs *gs, const struct write *w);
 
-/* The pod's PodScheduled condition says why it waits (as kube-scheduler
- * writes it): an update of the status when the message changed. */
-static void set_condition(struct gangs *gs, const char *key, const json_t *pod, const char *why)
+/* The status write that sets obj's condition type to status, reason and
+ * message (the others kept), or NULL when obj already says so (or out of
+ * memory).  A new reference. */
+static json_t *with_condition(const json_t *obj, const char *type, const char *status,
+                              const char *reason, const char *message)
 {
-    json_t *body, *conds, *c;
-    size_t i;
-    struct writes w = { 0 };
-
-    if (node_of(pod) || json_object_get(gs->in_flight, key) || !gs->c.may_write(gs->c.arg))
-        return;
-    json_array_foreach(json_object_get(json_object_get(pod, "status"), "conditions"), i, c) {
-        const char *type = json_string_value(json_object_get(c, "type"));
-        const char *msg = json_string_value(json_object_get(c, "message"));
-        if (type && strcmp(type, "PodScheduled") == 0 && msg && strcmp(msg, why) == 0)
-            return;
-    }
-    if (!(body = json_deep_copy(pod)))
-        return;
-    json_t *st = json_object_get(body, "status");
-    if (!st)
-        json_object_set_new(body, "status", st = json_object());
-    conds = json_array();
-    json_array_foreach(json_object_get(st, "conditions"), i, c) {
-        const char *type = json_string_value(json_object_get(c, "type"));
-        if (!type || strcmp(type, "PodScheduled") != 0)
-            json_array_append(conds, c);
-    }
+    json_t *body, *st, *conds, *c;
     char now[32];
     time_t t = time(NULL);
+    size_t i;
+
+    json_array_foreach(json_object_get(json_object_get(obj, "status"), "conditions"), i, c) {
+        const char *ty = json_string_value(json_object_get(c, "type"));
+        const char *sv = json_string_value(json_object_get(c, "status"));
+        const char *msg = json_string_value(json_object_get(c, "message"));
+        if (ty && !strcmp(ty, type) && sv && !strcmp(sv, status) && msg && !strcmp(msg, message))
+            return NULL;
+    }
+    if (!(body = json_deep_copy(obj)) || !(conds = json_array())) {
+        json_decref(body);
+        return NULL;
+    }
+    if (!(st = json_object_get(body, "status")))
+        json_object_set_new(body, "status", st = json_object());
+    json_array_foreach(json_object_get(st, "conditions"), i, c) {
+        const char *ty = json_string_value(json_object_get(c, "type"));
+        if (!ty || strcmp(ty, type) != 0)
+            json_array_append(conds, c);
+    }
     strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    json_array_append_new(conds, json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "PodScheduled",
-                                           "status", "False", "reason", "Unschedulable",
-                                           "message", why, "lastTransitionTime", now));
+    json_array_append_new(conds, json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", type, "status",
+                                           status, "reason", reason, "message", message,
+                                           "lastTransitionTime", now));
     json_object_set_new(st, "conditions", conds);
-    if (writes_add(&w, WRITE_UPDATE_STATUS, &gang_pod_resource, meta(pod, "namespace"),
-                   meta(pod, "name"), NULL, body) == 0)
+    return body;
+}
+
+/* Write a condition of obj (a pod, or a PodGroup), keyed in flight by key. */
+static void write_condition(struct gangs *gs, const ism_kube_resource_t *res, const char *key,
+                            const json_t *obj, const char *type, bool ok, const char *reason,
+                            const char *why)
+{
+    struct writes w = { 0 };
+    json_t *body;
+
+    if (json_object_get(gs->in_flight, key) || !gs->c.may_write(gs->c.arg) ||
+        !(body = with_condition(obj, type, ok ? "True" : "False", reason, why)))
+        return;
+    if (writes_add(&w, WRITE_UPDATE_STATUS, res, meta(obj, "namespace"), meta(obj, "name"), NULL,
+                   body) == 0)
         submit_write(gs, &w.v[0]);
     writes_clear(&w);
 }
 
-/* A Workload API gang's progress in its PodGroup's condition, as
- * kube-scheduler reports it (PodGroupInitiallyScheduled in 1.37): written
- * when status or message change. */
-#define GROUP_CONDITION "PodGroupInitiallyScheduled"
+/* The pod's PodScheduled condition says why it waits (as kube-scheduler
+ * writes it). */
+static void set_condition(struct gangs *gs, const char *key, const json_t *pod, const char *why)
+{
+    if (!node_of(pod))
+        write_condition(gs, &gang_pod_resource, key, pod, "PodScheduled", false, "Unschedulable",
+                        why);
+}
 
+/* A Workload API gang's progress in its PodGroup's condition, as
+ * kube-scheduler reports it (PodGroupInitiallyScheduled in 1.37). */
 static void group_condition(struct gangs *gs, const struct gang *g, bool done, const char *reason,
                             const char *why)
 {
     char key[400], fkey[420];
-    const json_t *grp, *c;
-    json_t *body, *st, *conds;
-    struct writes w = { 0 };
-    size_t i;
+    const json_t *grp;
 
-    if (g->id.source != GANG_WORKLOAD || !gs->workload_groups || !gs->c.may_write(gs->c.arg))
+    if (g->id.source != GANG_WORKLOAD || !gs->workload_groups)
         return;
     snprintf(key, sizeof(key), "%s/%s", g->id.ns, g->id.name);
     snprintf(fkey, sizeof(fkey), "podgroup:%s", key);
-    if (!(grp = ism_kube_informer_get(gs->workload_groups, key)) ||
-        json_object_get(gs->in_flight, fkey))
-        return;
-    json_array_foreach(json_object_get(json_object_get(grp, "status"), "conditions"), i, c) {
-        const char *type = json_string_value(json_object_get(c, "type"));
-        const char *status = json_string_value(json_object_get(c, "status"));
-        const char *msg = json_string_value(json_object_get(c, "message"));
-        if (type && !strcmp(type, GROUP_CONDITION) && status &&
-            !strcmp(status, done ? "True" : "False") && msg && !strcmp(msg, why))
-            return;
-    }
-    if (!(body = json_deep_copy(grp)))
-        return;
-    if (!(st = json_object_get(body, "status")))
-        json_object_set_new(body, "status", st = json_object());
-    conds = json_array();
-    json_t *old;
-    json_array_foreach(json_object_get(st, "conditions"), i, old) {
-        const char *type = json_string_value(json_object_get(old, "type"));
-        if (!type || strcmp(type, GROUP_CONDITION) != 0)
-            json_array_append(conds, old);
-    }
-    char now[32];
-    time_t t = time(NULL);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    json_array_append_new(conds, json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", GROUP_CONDITION,
-                                           "status", done ? "True" : "False", "reason", reason,
-                                           "message", why, "lastTransitionTime", now));
-    json_object_set_new(st, "conditions", conds);
-    if (writes_add(&w, WRITE_UPDATE_STATUS, &WORKLOAD_GROUPS, g->id.ns, g->id.name, NULL,
-                   body) == 0)
-        submit_write(gs, &w.v[0]);
-    writes_clear(&w);
+    if ((grp = ism_kube_informer_get(gs->workload_groups, key)))
+        write_condition(gs, &WORKLOAD_GROUPS, fkey, grp, "PodGroupInitiallyScheduled", done,
+                        reason, why);
 }
 
 /* Tell every member pod: an Event, and with TELL_CONDITION the pod's
@@ -647,41 +640,30 @@ static void delete_pod(struct gangs *gs, const char *key, const json_t *pod, int
 
 /* ------------------------------------------------------------ Slurm */
 
-struct job_call {
-    struct gangs *gs;
-    struct gang *g;
-};
-
 static void job_call_done(struct ism_slurm_request *r, void *arg)
 {
-    struct job_call *jc = arg;
+    struct gang *g = arg;
 
-    jc->g->job_request = false;
-    jc->gs->dirty = true;
+    g->job_request = false;
+    g->gs->dirty = true;
     if (r->rc < 0)
-        ism_log_warn("gang %s: %s of job %u failed: %s", jc->g->id.key,
+        ism_log_warn("gang %s: %s of job %u failed: %s", g->id.key,
                      r->op == ISM_SLURM_CANCEL ? "cancel" : "complete", r->job_id, r->err.text);
-    free(jc);
 }
 
 /* Complete (rc >= 0) or cancel (rc < 0) the gang's job, once. */
 static void end_job(struct gangs *gs, struct gang *g, int rc)
 {
-    struct job_call *jc;
     ism_error_t err = ISM_ERROR_INIT;
 
     if (!g->job_id || g->job_request || (rc < 0 ? g->cancel_sent : g->completed))
         return;
-    if (!(jc = malloc(sizeof(*jc))))
-        return;
-    *jc = (struct job_call){ gs, g };
     memset(&g->job_call, 0, sizeof(g->job_call));
     g->job_call.op = rc < 0 ? ISM_SLURM_CANCEL : ISM_SLURM_COMPLETE;
     g->job_call.job_id = g->job_id;
     g->job_call.value = rc < 0 ? 0 : rc;
-    if (ism_slurm_agent_submit(gs->c.slurm, &g->job_call, job_call_done, jc, &err) < 0) {
+    if (ism_slurm_agent_submit(gs->c.slurm, &g->job_call, job_call_done, g, &err) < 0) {
         ism_log_error("gang %s: %s", g->id.key, err.text);
-        free(jc);
         return;
     }
     g->job_request = true;
@@ -693,11 +675,7 @@ static void end_job(struct gangs *gs, struct gang *g, int rc)
 }
 
 /* A second job for one gang (two replicas racing, say): cancelled, with
- * request memory of its own. */
-struct stray {
-    struct ism_slurm_request call;
-};
-
+ * request memory of its own (the request is the argument). */
 static void stray_done(struct ism_slurm_request *r, void *arg)
 {
     if (r->rc < 0)
@@ -707,16 +685,16 @@ static void stray_done(struct ism_slurm_request *r, void *arg)
 
 static void cancel_stray(struct gangs *gs, uint32_t job_id)
 {
-    struct stray *st = calloc(1, sizeof(*st));
+    struct ism_slurm_request *r = calloc(1, sizeof(*r));
     ism_error_t err = ISM_ERROR_INIT;
 
-    if (!st)
+    if (!r)
         return;
-    st->call.op = ISM_SLURM_CANCEL;
-    st->call.job_id = job_id;
-    if (ism_slurm_agent_submit(gs->c.slurm, &st->call, stray_done, st, &err) < 0) {
+    r->op = ISM_SLURM_CANCEL;
+    r->job_id = job_id;
+    if (ism_slurm_agent_submit(gs->c.slurm, r, stray_done, r, &err) < 0) {
         ism_log_error("cancelling job %u: %s", job_id, err.text);
-        free(st);
+        free(r);
     }
 }
 
@@ -725,11 +703,9 @@ static void members_sig(const struct gangs *gs, const struct gang *g, char out[6
 
 static void allocated(struct ism_slurm_request *r, void *arg)
 {
-    struct job_call *jc = arg;
-    struct gangs *gs = jc->gs;
-    struct gang *g = jc->g;
+    struct gang *g = arg;
+    struct gangs *gs = g->gs;
 
-    free(jc);
     g->submitting = false;
     gs->dirty = true;
     if (gs->c.poll_now)
@@ -757,7 +733,6 @@ static void submit_job(struct gangs *gs, struct gang *g, const struct gang_pod *
                        const json_t *first_pod, int threads)
 {
     ism_error_t err = ISM_ERROR_INIT;
-    struct job_call *jc;
 
     if (gang_alloc_request(&g->id, pods, npods, first_pod, &gs->c.defaults, threads, &g->alloc,
                            &err) < 0) {
@@ -779,12 +754,8 @@ static void submit_job(struct gangs *gs, struct gang *g, const struct gang_pod *
     if (g->shape == SHAPE_WHOLE_NODES)
         g->alloc_call.alloc_req.exclusive = true;
     g->alloc_call.max_attempts = 1;
-    if (!(jc = malloc(sizeof(*jc))))
-        return;
-    *jc = (struct job_call){ gs, g };
-    if (ism_slurm_agent_submit(gs->c.slurm, &g->alloc_call, allocated, jc, &err) < 0) {
+    if (ism_slurm_agent_submit(gs->c.slurm, &g->alloc_call, allocated, g, &err) < 0) {
         ism_log_error("gang %s: %s", g->id.key, err.text);
-        free(jc);
         return;
     }
     g->submitting = true;
@@ -908,22 +879,28 @@ static void step_waiting(struct gangs *gs, struct gang *g)
     ism_error_t err = ISM_ERROR_INIT;
     struct gang_pod *pods = NULL;
     const char *bad = NULL;
-    int bound, live = live_members(gs, g, &bound), n;
+    int bound, live = live_members(gs, g, &bound), e;
+    const json_t *first;
     char sig[65];
 
-    if (g->submitting || live == 0)
+    if (g->submitting)
+        return;
+    /* After a submission: wait for a poll that would show its job (an
+     * answer lost on the way may hide a granted one; group() adopts it). */
+    if (g->job_seq) {
+        if (g->job_seq >= gs->jobs_seq)
+            return;
+        g->job_seq = 0;
+    }
+    if (live == 0)
         return;
     if (g->phase == FAILED) {
         members_sig(gs, g, sig);
         if (strcmp(sig, g->failed_sig) == 0 && ism_kube_now_ms() < g->not_before) {
-            if (!gs->wake || g->not_before < gs->wake)
-                gs->wake = g->not_before;
+            wake_at(gs, g->not_before);
             return;
         }
     }
-    /* A lost allocation answer: wait for a poll that would show the job. */
-    if (g->job_seq >= gs->jobs_seq && g->job_seq)
-        return;
     if (g->min < 0) {
         tell(gs, g, TELL_ONCE, "Normal", "GangWaiting", "waiting for PodGroup %s/%s (%s)",
              g->id.ns, g->id.name,
@@ -951,30 +928,29 @@ static void step_waiting(struct gangs *gs, struct gang *g)
                  g->min - live, g->min - live == 1 ? "" : "s", g->id.name, live, g->min);
             if (oldest >= 0 && gs->c.wait_timeout_s > 0) {
                 int64_t at = oldest + (int64_t)gs->c.wait_timeout_s * 1000;
-                if (!gs->wake || at < gs->wake)
-                    gs->wake = at;
+                wake_at(gs, at);
             }
         }
         return;
     }
     if (!gs->snodes || !gs->sjobs)
         return; /* a first Slurm answer, to find this gang's job if it has one */
-    n = live;
-    if (parse_members(gs, g, n, &pods, &bad, &err) < 0) {
-        if (errno == EAGAIN)
+    /* every live member goes into this job */
+    if (parse_members(gs, g, live, &pods, &bad, &err) < 0) {
+        if ((e = errno) == EAGAIN)
             return; /* kube-controller-manager has not made the claims yet */
         members_sig(gs, g, g->failed_sig);
         g->phase = FAILED;
         failed(gs, g);
-        tell(gs, g, TELL_CONDITION, "Warning", errno == EXDEV ? "NotOurDriver" : "GangUnsupported",
+        tell(gs, g, TELL_CONDITION, "Warning", e == EXDEV ? "NotOurDriver" : "GangUnsupported",
              "pod %s: %s; the gang stays pending", bad ? bad : "?", err.text);
         return;
     }
-    submit_job(gs, g, pods, n, view(gs, gs->pods, json_string_value(json_array_get(g->members, 0))),
-               threads_per_core(gs));
+    first = view(gs, gs->pods, json_string_value(json_array_get(g->members, 0)));
+    submit_job(gs, g, pods, live, first, threads_per_core(gs));
     if (g->phase == FAILED)
         members_sig(gs, g, g->failed_sig);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < live; i++)
         gang_pod_clear(&pods[i]);
     free(pods);
 }
@@ -1034,12 +1010,11 @@ static void views(struct gangs *gs, struct gang *g, json_t *claims, json_t *pods
 }
 
 /* Undo a commit: release claims, delete bound pods, cancel the job. */
-static void undo(struct gangs *gs, struct gang *g, bool reshape, int *budget, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void undo(struct gangs *gs, struct gang *g, bool reshape, int *budget, const char *fmt, ...)
+static void undo(struct gangs *gs, struct gang *g, bool reshape, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void undo(struct gangs *gs, struct gang *g, bool reshape, const char *fmt, ...)
 {
     va_list ap;
-    (void)budget;
 
     va_start(ap, fmt);
     vsnprintf(g->undo_why, sizeof(g->undo_why), fmt, ap);
@@ -1144,24 +1119,24 @@ static void step_commit(struct gangs *gs, struct gang *g, const struct ism_slurm
 
     if (place(gs, g, job, &err) < 0) {
         if (errno == ENOSPC && g->shape + 1 < SHAPES)
-            undo(gs, g, true, budget, "Slurm job %u's cores cannot be split as the claims ask (%s)",
+            undo(gs, g, true, "Slurm job %u's cores cannot be split as the claims ask (%s)",
                  job->id, err.text);
         else if (errno == EAGAIN)
             tell(gs, g, 0, "Normal", "GangGranted", "Slurm granted job %u; waiting: %s", job->id,
                  err.text);
         else
-            undo(gs, g, false, budget, "Slurm job %u cannot be used: %s", job->id, err.text);
+            undo(gs, g, false, "Slurm job %u cannot be used: %s", job->id, err.text);
         goto out;
     }
     views(gs, g, claims, pods);
     if (refused_write(gs, g, &err)) {
-        undo(gs, g, false, budget, "%s", err.text);
+        undo(gs, g, false, "%s", err.text);
         goto out;
     }
     rc = gang_commit_plan(g->pods, g->npods, g->places, g->nodes, claims, pods, gs->in_flight,
                           &plan, &err);
     if (rc < 0) {
-        undo(gs, g, false, budget, "%s", err.text);
+        undo(gs, g, false, "%s", err.text);
     } else if (rc == 1) {
         if (g->phase != BOUND)
             record_bound(gs, g);
@@ -1265,7 +1240,7 @@ static void job_ended(struct gangs *gs, struct gang *g, int *budget)
     for (int j = 0; gs->sjobs && j < gs->sjobs->nended; j++)
         if (gs->sjobs->ended[j].id == g->job_id)
             e = &gs->sjobs->ended[j];
-    if (g->completed || (g->phase == UNDOING && g->cancel_sent)) {
+    if (g->completed || g->cancel_sent) { /* its end is ours */
         ism_log_info("gang %s: job %u is over", g->id.key, g->job_id);
     } else {
         gs->st.ended_total++;
@@ -1336,6 +1311,19 @@ static void step(struct gangs *gs, struct gang *g, int *budget)
         }
         return;
     }
+    if (!job->nnodes && live_members(gs, g, &(int){ 0 }) == 0) {
+        if (!g->cancel_sent)
+            ism_log_notice("gang %s: pending job %u has no pods left", g->id.key, job->id);
+        end_job(gs, g, -1);
+        return;
+    }
+    if (!job->nnodes && job->hopeless) {
+        /* The submission cancels such a job at once; one found again
+         * after a crash between the two is given back here. */
+        undo(gs, g, false, "Slurm job %u asks for %s: it could never start", job->id,
+             job->hopeless);
+        return;
+    }
     if (!job->nnodes) {
         g->phase = PENDING;
         tell(gs, g, TELL_CONDITION, "Normal", "SlurmPending",
@@ -1348,7 +1336,7 @@ static void step(struct gangs *gs, struct gang *g, int *budget)
     if (!g->asked) /* found again after a restart: read what was asked */
         sscanf(job->comment, JOB_COMMENT_FMT, &g->asked, (int *)&g->shape);
     if (g->asked < 1) {
-        undo(gs, g, false, budget, "Slurm job %u does not say how many pods it holds", job->id);
+        undo(gs, g, false, "Slurm job %u does not say how many pods it holds", job->id);
         return;
     }
     if (g->phase == BOUND && g->places) {
@@ -1543,8 +1531,7 @@ int gangs_reconcile(struct gangs *gs, int budget, bool *more)
     if (!gs->dirty && (!gs->wake || ism_kube_now_ms() < gs->wake))
         return 0; /* nothing changed, nothing timed is due */
     if (gs->write_failures && ism_kube_now_ms() < gs->retry_at) {
-        if (!gs->wake || gs->retry_at < gs->wake)
-            gs->wake = gs->retry_at;
+        wake_at(gs, gs->retry_at);
         return 0;
     }
     gs->dirty = false;
@@ -1564,15 +1551,30 @@ int gangs_reconcile(struct gangs *gs, int budget, bool *more)
 
 /* ------------------------------------------------------------ the rest */
 
+/* Whether a gang waits for a poll newer than its submission: its job is
+ * not in the snapshot yet (or has ended), or a lost answer is looked for. */
+static bool awaits_poll(const struct gangs *gs)
+{
+    for (int i = 0; i < gs->n; i++) {
+        const struct gang *g = gs->v[i];
+        if (g->job_id ? !ism_slurm_jobs_find(gs->sjobs, g->job_id) : g->job_seq != 0)
+            return true;
+    }
+    return false;
+}
+
 void gangs_slurm_seen(struct gangs *gs, const ism_slurm_nodes_t *nodes,
-                      const ism_slurm_jobs_t *jobs, uint64_t seq)
+                      const ism_slurm_jobs_t *jobs, uint64_t seq, bool changed)
 {
     if (!gs)
         return;
     gs->snodes = nodes;
     gs->sjobs = jobs;
     gs->jobs_seq = seq;
-    gs->dirty = true;
+    /* An unchanged table changes no decision, unless a gang waits for
+     * a newer poll: no pass then, every second. */
+    if (changed || awaits_poll(gs))
+        gs->dirty = true;
 }
 
 void gangs_poll_started(struct gangs *gs, uint64_t seq)
@@ -1633,7 +1635,6 @@ void gangs_stats(const struct gangs *gs, struct gangs_stats *out)
             break;
         }
     }
-    (void)PHASE_NAMES;
 }
 
 bool gangs_synced(const struct gangs *gs)

@@ -93,11 +93,12 @@ struct gangs *gangs_create(const struct gangs_ctx *ctx, ism_error_t *err);
 void gangs_destroy(struct gangs *g); /* NULL ok; after the agent and the applier */
 bool gangs_synced(const struct gangs *g);
 int64_t gangs_failing_ms(const struct gangs *g);
-/* A job poll answered (changed or not): the snapshots in force, borrowed
- * until the next call.  seq numbers the poll; a gang's job counts as ended
- * only in a snapshot from a poll that started after its allocation. */
+/* A job poll answered: the snapshots in force, borrowed until the next
+ * call; changed when the jobs (or nodes) are a new snapshot.  seq numbers
+ * the poll; a gang's job counts as ended only in a snapshot from a poll
+ * that started after its allocation. */
 void gangs_slurm_seen(struct gangs *g, const ism_slurm_nodes_t *nodes,
-                      const ism_slurm_jobs_t *jobs, uint64_t seq);
+                      const ism_slurm_jobs_t *jobs, uint64_t seq, bool changed);
 /* The number the next poll will carry. */
 void gangs_poll_started(struct gangs *g, uint64_t seq);
 void gangs_mark(struct gangs *g);

@@ -374,32 +374,56 @@ static const char *pod_claim_name(const json_t *pod, const json_t *pc, ism_error
     return NULL;
 }
 
-/* Memory in MiB of a Kubernetes quantity; false when it is not one we read. */
+/* Whether s is a decimal exponent's digits ("3", "-2", "+12": at most 3). */
+static bool decimal_exponent(const char *s)
+{
+    size_t n;
+
+    s += *s == '+' || *s == '-';
+    n = strspn(s, "0123456789");
+    return n >= 1 && n <= 3 && !s[n];
+}
+
+/* Memory in MiB (rounded up) of a Kubernetes quantity: an unsigned
+ * decimal number, then a binary (Ki..Ei) or decimal (n, u, m, k..E) suffix
+ * or a decimal exponent (e3, E-2); false for anything else and for more
+ * than 10^12 MiB.  The number is checked before strtod reads it: strtod
+ * alone takes nan, inf and hex, which no quantity is. */
 static bool quantity_mib(const char *q, uint64_t *mib)
 {
     static const struct { const char *suffix; double factor; } units[] = {
-        { "Ki", 1024.0 }, { "Mi", 1048576.0 }, { "Gi", 1073741824.0 }, { "Ti", 1099511627776.0 },
-        { "k", 1e3 }, { "M", 1e6 }, { "G", 1e9 }, { "T", 1e12 }, { "", 1.0 },
+        { "Ki", 0x1p10 }, { "Mi", 0x1p20 }, { "Gi", 0x1p30 }, { "Ti", 0x1p40 },
+        { "Pi", 0x1p50 }, { "Ei", 0x1p60 }, { "n", 1e-9 }, { "u", 1e-6 }, { "m", 1e-3 },
+        { "", 1.0 }, { "k", 1e3 }, { "M", 1e6 }, { "G", 1e9 }, { "T", 1e12 }, { "P", 1e15 },
+        { "E", 1e18 },
     };
-    char *end;
-    double v;
+    const char *p, *end;
+    size_t digits = 0, dots = 0;
+    double factor = -1.0, m;
 
-    if (!q || !*q)
+    if (!q)
         return false;
-    errno = 0;
-    v = strtod(q, &end);
-    if (errno || v < 0 || end == q)
+    p = q + (*q == '+');
+    for (end = p; (*end >= '0' && *end <= '9') || *end == '.'; end++)
+        *end == '.' ? dots++ : digits++;
+    if (!digits || dots > 1)
         return false;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].suffix) == 0) {
-            double m = v * units[i].factor / 1048576.0;
-            if (m > 1e12)
-                return false;
-            *mib = (uint64_t)m + ((double)(uint64_t)m < m);
-            return true;
-        }
+    if ((*end == 'e' || *end == 'E') && end[1] && end[1] != 'i') {
+        if (!decimal_exponent(end + 1))
+            return false;
+        factor = 1.0; /* strtod reads the exponent */
     }
-    return false;
+    for (size_t i = 0; factor < 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0)
+            factor = units[i].factor;
+    }
+    if (factor < 0)
+        return false;
+    m = strtod(p, NULL) * factor / 0x1p20;
+    if (!(m <= 1e12))
+        return false;
+    *mib = (uint64_t)m + ((double)(uint64_t)m < m);
+    return true;
 }
 
 static int pod_memory(const json_t *pod, uint64_t *mib, ism_error_t *err)
@@ -833,30 +857,32 @@ static int split_node(const struct gang_pod *pods, int first, int k, const struc
 static ism_bitmap_t *take_cores(const ism_topo_t *topo, ism_bitmap_t *left, int want,
                                 enum gang_align a)
 {
-    ism_bitmap_t *mine = ism_bitmap_create();
-    int best = -1, best_count = 0, bit;
+    /* a domain's index is below the number of cores (-1: none): one count
+     * per index, shifted by one */
+    int *count = calloc((size_t)topo->ncores + 1, sizeof(*count));
+    ism_bitmap_t *mine = count ? ism_bitmap_create() : NULL;
+    int best = -2, bit;
 
-    if (!mine)
+    if (!mine) {
+        free(count);
         return NULL;
+    }
     if (a != GANG_ALIGN_NONE) {
         ism_bitmap_foreach(bit, left) {
-            int d, count = 0, c2;
-            if (bit >= topo->ncores)
-                break;
-            d = align_value(&topo->cores[bit], a);
-            ism_bitmap_foreach(c2, left)
-                if (c2 < topo->ncores && align_value(&topo->cores[c2], a) == d)
-                    count++;
-            if (count >= want && (best < 0 || count < best_count)) {
-                best = d;
-                best_count = count;
-            }
+            int d = bit < topo->ncores ? align_value(&topo->cores[bit], a) : -2;
+            if (d >= -1 && d < topo->ncores)
+                count[d + 1]++;
         }
-        if (best < 0) {
+        for (int d = -1; d < topo->ncores; d++)
+            if (count[d + 1] >= want && (best < -1 || count[d + 1] < count[best + 1]))
+                best = d;
+        if (best < -1) {
+            free(count);
             ism_bitmap_destroy(mine);
             return NULL;
         }
     }
+    free(count);
     ism_bitmap_foreach(bit, left) {
         if (ism_bitmap_count(mine) == want || bit >= topo->ncores)
             break;

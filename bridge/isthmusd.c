@@ -7,7 +7,6 @@
  */
 #include <config.h>
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
@@ -309,28 +308,25 @@ static void informer_metrics(ism_metrics_t *m, const struct bridge *b)
 /* The gang scheduler's figures (none with Gangs=no). */
 static void gang_metrics(ism_metrics_t *m, const struct bridge *b)
 {
-    static const struct {
-        const char *phase;
-        size_t off;
-    } phases[] = {
-        { "waiting", offsetof(struct gangs_stats, waiting) },
-        { "pending", offsetof(struct gangs_stats, pending) },
-        { "committing", offsetof(struct gangs_stats, committing) },
-        { "bound", offsetof(struct gangs_stats, bound) },
-        { "failed", offsetof(struct gangs_stats, failed) },
-    };
     struct gangs_stats st;
     char label[32];
 
     if (!b->gangs)
         return;
     gangs_stats(b->gangs, &st);
+    const struct {
+        const char *phase;
+        uint64_t count;
+    } phases[] = {
+        { "waiting", st.waiting }, { "pending", st.pending }, { "committing", st.committing },
+        { "bound", st.bound },     { "failed", st.failed },
+    };
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
         snprintf(label, sizeof(label), "phase=\"%s\"", phases[i].phase);
         ism_metric(m, "isthmus_gangs", "gauge",
                    "Gangs by phase: waiting for members, pending in Slurm (or being "
                    "submitted), committing (or undoing), bound, failed.",
-                   label, (double)*(const uint64_t *)((const char *)&st + phases[i].off));
+                   label, (double)phases[i].count);
     }
     ism_metric(m, "isthmus_gangs_submitted_total", "counter", "Gang jobs Slurm accepted.", NULL,
                (double)st.submitted_total);

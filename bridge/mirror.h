@@ -35,7 +35,6 @@
 #include <stdint.h>
 
 #include "bridge/apply.h"
-#include "bridge/model.h"
 #include "bridge/poolmap.h"
 #include "lib/kube/kube_watch.h"
 #include "lib/slurm/slurm_adapter.h"

@@ -735,8 +735,6 @@ extern char *slurm_job_reason_string(enum job_state_reason inx);
  * slurmctld wrote, else the reason's name. */
 static char *job_reason(const slurm_job_info_t *j)
 {
-    char buf[64];
-
     if (j->state_desc && *j->state_desc)
         return strdup(j->state_desc);
     if (j->state_reason == WAIT_NO_REASON)
@@ -744,10 +742,27 @@ static char *job_reason(const slurm_job_info_t *j)
 #ifdef ISM_HAVE_JOB_REASON_STRING
     return strdup(slurm_job_reason_string(j->state_reason));
 #else
+    char buf[64];
     snprintf(buf, sizeof(buf), "reason %u", (unsigned)j->state_reason);
     return strdup(buf);
 #endif
-    (void)buf;
+}
+
+/* Pending reasons slurmctld gives when the request does not fit the
+ * configuration: such a job would wait forever (the default
+ * EnforcePartLimits=NO queues it instead of refusing it).  NULL for any
+ * other reason. */
+static const char *hopeless_reason(uint32_t reason)
+{
+    switch (reason) {
+    case WAIT_PART_NODE_LIMIT: return "more nodes than the partition allows (PartitionNodeLimit)";
+    case WAIT_PART_TIME_LIMIT: return "a longer time than the partition allows (PartitionTimeLimit)";
+    case WAIT_PART_CONFIG: return "more than the partition's nodes can hold (PartitionConfig)";
+    case FAIL_BAD_CONSTRAINTS: return "constraints no node satisfies (BadConstraints)";
+    case FAIL_ACCOUNT: return "an invalid account (InvalidAccount)";
+    case FAIL_QOS: return "an invalid QOS (InvalidQOS)";
+    default: return NULL;
+    }
 }
 
 static int convert_job(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
@@ -756,27 +771,15 @@ static int convert_job(const slurm_job_info_t *j, struct ism_slurm_job *job, ism
     job->state = j->job_state;
     job->state_name = job_state_name(j->job_state);
     job->user_id = j->user_id;
+    job->hopeless = NULL;
+    if ((j->job_state & JOB_STATE_BASE) == JOB_PENDING)
+        job->hopeless = hopeless_reason(j->state_reason);
     if (!(job->name = dup_or_empty(j->name)) || !(job->comment = dup_or_empty(j->comment)) ||
         !(job->admin_comment = dup_or_empty(j->admin_comment)) ||
         !(job->partition = dup_or_empty(j->partition)) || !(job->reason = job_reason(j)) ||
         !(job->nodes = dup_or_empty(job_holds_resources(j) ? j->nodes : NULL)))
         return ism_err(err, ENOMEM, "out of memory");
     return job_nodes(j, job, err);
-}
-
-/* A finished job: what it was and how it ended, no resources. */
-static int convert_ended(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
-{
-    job->id = j->job_id;
-    job->state = j->job_state;
-    job->state_name = job_state_name(j->job_state);
-    job->user_id = j->user_id;
-    if (!(job->name = dup_or_empty(j->name)) || !(job->comment = strdup("")) ||
-        !(job->admin_comment = dup_or_empty(j->admin_comment)) ||
-        !(job->partition = dup_or_empty(j->partition)) || !(job->reason = job_reason(j)) ||
-        !(job->nodes = strdup("")))
-        return ism_err(err, ENOMEM, "out of memory");
-    return 0;
 }
 
 static ism_slurm_jobs_t *convert_jobs(const job_info_msg_t *msg, ism_error_t *err)
@@ -793,9 +796,10 @@ static ism_slurm_jobs_t *convert_jobs(const job_info_msg_t *msg, ism_error_t *er
     jobs->updated = msg->last_update;
     for (uint32_t i = 0; i < msg->record_count; i++) {
         const slurm_job_info_t *j = &msg->job_array[i];
-        int rc = job_is_finished(j->job_state)
-                     ? convert_ended(j, &jobs->ended[jobs->nended++], err)
-                     : convert_job(j, &jobs->jobs[jobs->count++], err);
+        /* a finished job holds no resources: convert_job gives it no nodes */
+        int rc = convert_job(j, job_is_finished(j->job_state) ? &jobs->ended[jobs->nended++]
+                                                              : &jobs->jobs[jobs->count++],
+                             err);
         if (rc < 0) {
             ism_slurm_jobs_destroy(jobs);
             return NULL;
@@ -840,7 +844,8 @@ void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs)
     if (!jobs)
         return;
     for (int i = 0; i < jobs->count + jobs->nended; i++) {
-        struct ism_slurm_job *job = i < jobs->count ? &jobs->jobs[i] : &jobs->ended[i - jobs->count];
+        struct ism_slurm_job *job =
+            i < jobs->count ? &jobs->jobs[i] : &jobs->ended[i - jobs->count];
         for (int n = 0; n < job->nnodes; n++) {
             free(job->node[n].name);
             ism_bitmap_destroy(job->node[n].cores);
@@ -958,23 +963,6 @@ static void fill_job_desc(job_desc_msg_t *d, const struct ism_slurm_alloc_req *r
     if (req->time_limit)
         d->time_limit = req->time_limit;
     d->immediate = req->immediate ? 1 : 0;
-}
-
-/* Pending reasons slurmctld gives at submission when the request does not
- * fit the configuration: such a job would wait forever (the default
- * EnforcePartLimits=NO queues it instead of refusing it).  NULL for any
- * other reason. */
-static const char *hopeless_reason(uint32_t reason)
-{
-    switch (reason) {
-    case WAIT_PART_NODE_LIMIT: return "more nodes than the partition allows (PartitionNodeLimit)";
-    case WAIT_PART_TIME_LIMIT: return "a longer time than the partition allows (PartitionTimeLimit)";
-    case WAIT_PART_CONFIG: return "more than the partition's nodes can hold (PartitionConfig)";
-    case FAIL_BAD_CONSTRAINTS: return "constraints no node satisfies (BadConstraints)";
-    case FAIL_ACCOUNT: return "an invalid account (InvalidAccount)";
-    case FAIL_QOS: return "an invalid QOS (InvalidQOS)";
-    default: return NULL;
-    }
 }
 
 /* Cancel a just queued job that can never start, and say why. */

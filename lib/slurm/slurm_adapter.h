@@ -122,6 +122,9 @@ struct ism_slurm_job {
     char *name, *comment, *admin_comment, *partition;
     char *reason;           /* why it waits or ended, as squeue shows it
                                ("Resources", "Priority"), "" for none */
+    const char *hopeless;   /* a pending job that can never start as asked:
+                               what it asks beyond the configuration
+                               (static text), else NULL */
     char *nodes;            /* hostlist expression, "" while pending */
     int nnodes;
     struct ism_slurm_job_node *node; /* one per node while it holds resources */

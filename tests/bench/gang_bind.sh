@@ -112,7 +112,8 @@ one_run() {
     t=$(awk '{ split($2, f, ","); if ($2 ~ /^\["ADDED"/ && f[1] != "") last_add = $1
                if ($2 !~ /,""\]$/) { name = f[2]; if (!(name in bound)) { bound[name] = $1; last_bind = $1 } } }
              END { printf "%.3f", last_bind - last_add }' "$dir/watch-$ns")
-    printf '%s %s %.1f %.1f\n' "$kind" "$t" "$(((r1 - r0) * 10 / pods))e-1" "$(((i1 - i0) * 10 / pods))e-1"
+    awk -v k="$kind" -v t="$t" -v r=$((r1 - r0)) -v i=$((i1 - i0)) -v n="$pods" \
+        'BEGIN {printf "%s %s %.1f %.1f\n", k, t, r / n, i / n}'
     kubectl delete namespace "$ns" --wait=false >/dev/null
     # isthmusd completes the job once the pods are gone; wait for Slurm to be free
     until_ok eval '[[ $(squeue -h | wc -l) == 0 && $(kubectl get pods -A -o name | grep -c "b-") == 0 ]]'

@@ -226,6 +226,52 @@ START_TEST(demand)
 }
 END_TEST
 
+/* A container's memory request: the MiB the pod asks, rounded up, or
+ * refused (EINVAL, with the text in the message). */
+static const struct memory_case {
+    const char *quantity;
+    long long mib; /* -1: refused */
+} memory_cases[] = {
+    { "1Gi", 1024 }, { "1536Mi", 1536 }, { "2G", 1908 }, { "1e9", 954 }, { "1E9", 954 }, { "1e3M", -1 },
+    { "1048576", 1 }, { "1", 1 }, { "0", 0 }, { ".5Gi", 512 }, { "1.Gi", 1024 },
+    { "+1Ki", 1 }, { "100m", 1 }, { "1Pi", 1073741824 }, { "1e6Mi", -1 },
+    { "1E", 953674316407 }, { "1Ei", -1 }, { "1e30", -1 }, { "1e-3Gi", -1 }, { "nan", -1 },
+    { "inf", -1 }, { "0x10Mi", -1 }, { "-1Gi", -1 }, { "1..0", -1 }, { "1GB", -1 },
+    { "1e", -1 }, { "1e1000", -1 }, { " 1Gi", -1 }, { "", -1 }, { "Gi", -1 },
+};
+
+START_TEST(memory)
+{
+    const struct memory_case *c = &memory_cases[_i];
+    char buf[512];
+    json_t *pod, *claims = claims_with("cl", REQ(1, "") "}", "{}");
+    struct gang_pod p;
+    ism_error_t err = ISM_ERROR_INIT;
+    int rc;
+
+    snprintf(buf, sizeof(buf),
+             "{\"metadata\": {\"name\": \"p\", \"namespace\": \"ns\", \"uid\": \"u\"},"
+             " \"spec\": {\"containers\": [{\"name\": \"c\", \"resources\": {\"limits\":"
+             " {\"memory\": \"%s\"}}}], \"resourceClaims\": [{\"name\": \"c\","
+             " \"resourceClaimName\": \"cl\"}]}}", c->quantity);
+    pod = load(buf);
+    rc = gang_pod_parse(pod, claims, &p, &err);
+    if (c->mib < 0) {
+        ck_assert_msg(rc == -1, "%s: accepted as %llu MiB", c->quantity,
+                      (unsigned long long)p.memory_mib);
+        ck_assert_int_eq(errno, EINVAL);
+        ck_assert_msg(strstr(err.text, "is not a quantity"), "%s: %s", c->quantity, err.text);
+    } else {
+        ck_assert_msg(rc == 0, "%s: %s", c->quantity, err.text);
+        ck_assert_msg(p.memory_mib == (uint64_t)c->mib, "%s: %llu MiB, want %lld", c->quantity,
+                      (unsigned long long)p.memory_mib, c->mib);
+        gang_pod_clear(&p);
+    }
+    json_decref(pod);
+    json_decref(claims);
+}
+END_TEST
+
 /* ------------------------------------------------------------ request */
 
 static const struct time_case {
@@ -635,6 +681,7 @@ int main(void)
     tcase_add_loop_test(tc, identity, 0, ARRAY_SIZE(id_cases));
     tcase_add_loop_test(tc, group_min, 0, ARRAY_SIZE(group_cases));
     tcase_add_loop_test(tc, demand, 0, ARRAY_SIZE(demand_cases));
+    tcase_add_loop_test(tc, memory, 0, ARRAY_SIZE(memory_cases));
     tcase_add_loop_test(tc, time_limit, 0, ARRAY_SIZE(time_cases));
     tcase_add_test(tc, alloc_request);
     tcase_add_loop_test(tc, split, 0, ARRAY_SIZE(split_cases));

@@ -114,6 +114,9 @@ one_run() {
              END { printf "%.3f", last_bind - last_add }' "$dir/watch-$ns")
     awk -v k="$kind" -v t="$t" -v r=$((r1 - r0)) -v i=$((i1 - i0)) -v n="$pods" \
         'BEGIN {printf "%s %s %.1f %.1f\n", k, t, r / n, i / n}'
+    # There is no kubelet to confirm a graceful deletion: force it, as
+    # test_gang.sh does.
+    kubectl delete pods -n "$ns" --all --force --grace-period=0 >/dev/null 2>&1
     kubectl delete namespace "$ns" --wait=false >/dev/null
     # isthmusd completes the job once the pods are gone; wait for Slurm to be free
     until_ok eval '[[ $(squeue -h | wc -l) == 0 && $(kubectl get pods -A -o name | grep -c "b-") == 0 ]]'

@@ -326,7 +326,7 @@ static int gang_user(const char *user, uid_t *uid, gid_t *gid, ism_error_t *err)
                        "(or set Gangs=no)");
     errno = 0;
     u = strtoul(user, &end, 10);
-    if (*end == ':')
+    if (*end == ':' && isdigit((unsigned char)end[1])) /* "1000:" is no GID 0 */
         g = strtoul(end + 1, &end, 10);
     if (isdigit((unsigned char)*user) && !*end && !errno && u < UINT32_MAX &&
         (g == ULONG_MAX || g < UINT32_MAX)) {

@@ -1288,6 +1288,27 @@ static void step_bound(struct gangs *gs, struct gang *g)
         end_job(gs, g, all_ok ? 0 : 1);
 }
 
+/* The gang's job is queued: say why, or give it back when nothing will
+ * use it or it can never start. */
+static void step_pending(struct gangs *gs, struct gang *g, const struct ism_slurm_job *job)
+{
+    if (live_members(gs, g, &(int){ 0 }) == 0) {
+        if (!g->cancel_sent)
+            ism_log_notice("gang %s: pending job %u has no pods left", g->id.key, job->id);
+        end_job(gs, g, -1);
+    } else if (job->hopeless) {
+        /* The submission cancels such a job at once; one found again
+         * after a crash between the two is given back here. */
+        undo(gs, g, false, "Slurm job %u asks for %s: it could never start", job->id,
+             job->hopeless);
+    } else {
+        g->phase = PENDING;
+        tell(gs, g, TELL_CONDITION, "Normal", "SlurmPending",
+             "gang %s is pending in Slurm as job %u: %s", g->id.name, job->id,
+             *job->reason ? job->reason : job->state_name);
+    }
+}
+
 static void step(struct gangs *gs, struct gang *g, int *budget)
 {
     const struct ism_slurm_job *job = g->job_id ? ism_slurm_jobs_find(gs->sjobs, g->job_id) : NULL;
@@ -1311,24 +1332,8 @@ static void step(struct gangs *gs, struct gang *g, int *budget)
         }
         return;
     }
-    if (!job->nnodes && live_members(gs, g, &(int){ 0 }) == 0) {
-        if (!g->cancel_sent)
-            ism_log_notice("gang %s: pending job %u has no pods left", g->id.key, job->id);
-        end_job(gs, g, -1);
-        return;
-    }
-    if (!job->nnodes && job->hopeless) {
-        /* The submission cancels such a job at once; one found again
-         * after a crash between the two is given back here. */
-        undo(gs, g, false, "Slurm job %u asks for %s: it could never start", job->id,
-             job->hopeless);
-        return;
-    }
     if (!job->nnodes) {
-        g->phase = PENDING;
-        tell(gs, g, TELL_CONDITION, "Normal", "SlurmPending",
-             "gang %s is pending in Slurm as job %u: %s",
-             g->id.name, job->id, *job->reason ? job->reason : job->state_name);
+        step_pending(gs, g, job);
         return;
     }
     if (g->completed)

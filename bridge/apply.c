@@ -211,6 +211,7 @@ int apply_submit(struct applier *a, const struct write *w, apply_done_f done, vo
     p->w.name = dup_or_null(w->name, &failed);
     p->w.uid = dup_or_null(w->uid, &failed);
     p->w.obj = json_incref(w->obj);
+    p->w.urgent = w->urgent;
     if (failed) {
         write_free(&p->w);
         free(p);
@@ -238,6 +239,8 @@ int apply_submit(struct applier *a, const struct write *w, apply_done_f done, vo
     default:
         ism_err(&err, EINVAL, "unknown write %d", (int)w->op);
     }
+    if (p->call && w->urgent)
+        ism_kube_call_lane(p->call, ISM_KUBE_LANE_URGENT);
     if (!p->call) {
         int errnum = errno;
         write_free(&p->w);

@@ -15,6 +15,7 @@
 #define ISTHMUS_BRIDGE_APPLY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/kube/kube.h"
@@ -35,6 +36,8 @@ struct write {
     char *name;
     char *uid;                      /* DELETE precondition, or NULL */
     json_t *obj;                    /* body (not for DELETE), owned */
+    bool urgent;                    /* one step of a decision waiting on it
+                                       (a gang's commit): ISM_KUBE_LANE_URGENT */
 };
 
 /* A growing list of writes: a plan. */

@@ -69,6 +69,7 @@ struct ism_kube_call {
     int max_retries;
     long timeout_ms;
     bool unguarded;
+    ism_kube_lane_t lane;      /* which bucket it waits for */
     transfer_t *t;             /* SENDING */
     ism_kube_page_f page;      /* a call of several requests */
     void (*page_free)(void *);
@@ -98,9 +99,11 @@ struct ism_kube {
         ism_kube_dispatch_f fn;
         void *arg;
     } dispatch[MAX_DISPATCHERS];
-    /* rate limiter: a token bucket */
-    double tokens;
-    int64_t tokens_at;
+    /* rate limiter: a token bucket for Events, one for everything else */
+    struct bucket {
+        double tokens;
+        int64_t at;
+    } bucket[2];
     /* bearer token from a file, re-read when the file changes */
     char *token;
     struct stat token_stat;
@@ -229,8 +232,8 @@ ism_kube_t *ism_kube_create(const ism_kube_config_t *cfg, const ism_kube_options
         return NULL;
     }
     k->done_tail = &k->done;
-    k->tokens = opts->burst;
-    k->tokens_at = ism_kube_now_ms();
+    for (int i = 0; i < 2; i++)
+        k->bucket[i] = (struct bucket){ opts->burst, ism_kube_now_ms() };
     return k;
 nomem:
     ism_err(err, ENOMEM, "kube client: out of memory");
@@ -830,27 +833,47 @@ static void fail(ism_kube_t *k, ism_kube_call_t *c)
     complete(k, c, -1, errnum);
 }
 
-/* Refill the bucket; true (a token taken) when one is there. */
-static bool take_token(ism_kube_t *k, int64_t now)
+/* A lane's bucket: Events have their own, so a gang's Events never take
+ * the tokens its commit needs (kube-scheduler too sends Events through a
+ * client of their own). */
+static struct bucket *bucket_of(ism_kube_t *k, ism_kube_lane_t lane)
 {
+    return &k->bucket[lane == ISM_KUBE_LANE_EVENTS];
+}
+
+/* The level below which a lane waits: an urgent call may borrow up to one
+ * burst, which the calls after it pay back at the sustained rate. */
+static double floor_of(const ism_kube_t *k, ism_kube_lane_t lane)
+{
+    return lane == ISM_KUBE_LANE_URGENT ? 1.0 - k->opts.burst : 1.0;
+}
+
+/* Refill the lane's bucket; true (a token taken) when one is there. */
+static bool take_token(ism_kube_t *k, ism_kube_lane_t lane, int64_t now)
+{
+    struct bucket *b = bucket_of(k, lane);
+
     if (k->opts.qps <= 0)
         return true;
-    k->tokens += (double)(now - k->tokens_at) * k->opts.qps / 1000.0;
-    if (k->tokens > k->opts.burst)
-        k->tokens = k->opts.burst;
-    k->tokens_at = now;
-    if (k->tokens < 1.0)
+    b->tokens += (double)(now - b->at) * k->opts.qps / 1000.0;
+    if (b->tokens > k->opts.burst)
+        b->tokens = k->opts.burst;
+    b->at = now;
+    if (b->tokens < floor_of(k, lane))
         return false;
-    k->tokens -= 1.0;
+    b->tokens -= 1.0;
     return true;
 }
 
-/* When the bucket has a token again (monotonic ms). */
-static int64_t token_due(const ism_kube_t *k)
+/* When the lane's bucket has a token again (monotonic ms). */
+static int64_t token_due(const ism_kube_t *k, ism_kube_lane_t lane)
 {
-    if (k->opts.qps <= 0 || k->tokens >= 1.0)
+    const struct bucket *b = &k->bucket[lane == ISM_KUBE_LANE_EVENTS];
+    double want = floor_of(k, lane);
+
+    if (k->opts.qps <= 0 || b->tokens >= want)
         return 0;
-    return k->tokens_at + (int64_t)((1.0 - k->tokens) * 1000.0 / k->opts.qps) + 1;
+    return b->at + (int64_t)((want - b->tokens) * 1000.0 / k->opts.qps) + 1;
 }
 
 /* Start one try of c: ask the write guard, add a transfer. */
@@ -1022,12 +1045,13 @@ static void finish_try(ism_kube_t *k, ism_kube_call_t *c, int64_t now)
 }
 
 /* Move every call on: finished tries are decoded (retried, continued or
- * completed), and queued calls whose time came are started, in order, as
- * long as the rate limiter has tokens.  Never runs a caller's callback. */
+ * completed), and queued calls whose time came are started, urgent ones
+ * first, then in order, as long as their lane has tokens.  Never runs a
+ * caller's callback. */
 static void advance(ism_kube_t *k)
 {
     int64_t now = ism_kube_now_ms();
-    bool tokens = true;
+    bool blocked[ISM_KUBE_LANES] = { false };
     ism_kube_call_t *c, *next;
 
     collect_done(k);
@@ -1035,26 +1059,32 @@ static void advance(ism_kube_t *k)
         next = c->next;
         if (c->state == CALL_SENDING && c->t->done)
             finish_try(k, c, now);
-        if (c->state == CALL_QUEUED && c->not_before <= now && c->unguarded)
-            start_try(k, c, now); /* the elector's: see ism_kube_call_tune */
-        else if (c->state == CALL_QUEUED && c->not_before <= now && tokens) {
-            if (!take_token(k, now))
-                tokens = false;
-            else
-                start_try(k, c, now);
-        }
     }
+    for (int urgent = 1; urgent >= 0; urgent--)
+        for (c = k->calls; c; c = next) {
+            next = c->next;
+            if (c->state != CALL_QUEUED || c->not_before > now ||
+                (c->lane == ISM_KUBE_LANE_URGENT) != urgent)
+                continue;
+            if (c->unguarded) /* the elector's: see ism_kube_call_tune */
+                start_try(k, c, now);
+            else if (!blocked[c->lane] && take_token(k, c->lane, now))
+                start_try(k, c, now);
+            else
+                blocked[c->lane] = true;
+        }
 }
 
 /* ms until a queued call may start (-1: none queued; 0: now). */
 static int64_t calls_due(const ism_kube_t *k)
 {
-    int64_t now = ism_kube_now_ms(), best = -1, token = token_due(k);
+    int64_t now = ism_kube_now_ms(), best = -1;
 
     for (const ism_kube_call_t *c = k->calls; c; c = c->next) {
         if (c->state != CALL_QUEUED)
             continue;
-        int64_t due = c->not_before > token || c->unguarded ? c->not_before : token;
+        int64_t token = c->unguarded ? 0 : token_due(k, c->lane);
+        int64_t due = c->not_before > token ? c->not_before : token;
         int64_t in = due > now ? due - now : 0;
         if (best < 0 || in < best)
             best = in;
@@ -1107,6 +1137,12 @@ void ism_kube_call_tune(ism_kube_call_t *c, int max_retries, long timeout_ms, bo
     if (timeout_ms > 0)
         c->timeout_ms = timeout_ms;
     c->unguarded = unguarded;
+}
+
+void ism_kube_call_lane(ism_kube_call_t *c, ism_kube_lane_t lane)
+{
+    if (c && (int)lane >= 0 && lane < ISM_KUBE_LANES)
+        c->lane = lane;
 }
 
 void ism_kube_call_pages(ism_kube_call_t *c, ism_kube_page_f page, void (*free_fn)(void *),

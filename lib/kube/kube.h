@@ -159,6 +159,20 @@ ism_kube_call_t *ism_kube_request_async(ism_kube_t *k, const char *method, const
                                         const json_t *body, const char *content_type,
                                         ism_kube_call_f done, void *arg, ism_error_t *err);
 
+/* The rate limiter's lanes.  NORMAL calls share the client's bucket (qps,
+ * burst).  EVENTS have a bucket of their own, of the same size, so that
+ * Events never delay the writes they tell of.  URGENT calls take the
+ * normal bucket ahead of NORMAL ones and may borrow up to one burst below
+ * empty, which later calls pay back at the sustained rate: a short burst
+ * of writes that is one decision (a gang's commit) is not spread over
+ * seconds, while the client's long-run rate stays what it was. */
+typedef enum { ISM_KUBE_LANE_NORMAL, ISM_KUBE_LANE_EVENTS, ISM_KUBE_LANE_URGENT,
+               ISM_KUBE_LANES } ism_kube_lane_t;
+
+/* Put call c in lane (NORMAL unless set), only right after it was queued.
+ * NULL c or an unknown lane does nothing. */
+void ism_kube_call_lane(ism_kube_call_t *c, ism_kube_lane_t lane);
+
 /* Drop a call: its callback is never called, and a try under way is
  * aborted (a write may or may not have reached the server).  NULL is fine. */
 void ism_kube_cancel(ism_kube_t *k, ism_kube_call_t *c);

@@ -296,6 +296,7 @@ static void write_series(ism_kube_recorder_t *r, series_t *s)
     }
     if (!s->call)
         goto fail;
+    ism_kube_call_lane(s->call, ISM_KUBE_LANE_EVENTS);
     r->in_flight++;
     s->writing = s->count;
     s->last_write = ism_kube_now_ms();

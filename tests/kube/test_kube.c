@@ -391,6 +391,58 @@ START_TEST(rate_limit)
 }
 END_TEST
 
+static void counted(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                    json_t *answer, const ism_error_t *err)
+{
+    (void)k, (void)st, (void)answer, (void)err;
+    ck_assert_int_eq(rc, 0);
+    (*(int *)arg)++;
+}
+
+/* The lanes: urgent calls go ahead of normal ones queued before them and
+ * may borrow up to a burst; Events have a bucket of their own.  At 0.1 QPS
+ * with a burst of 2, three urgent GETs (tokens 2 -> -1) and two Event-lane
+ * GETs all run at once, while the two normal GETs queued first wait for
+ * the debt to be paid (20 s): they have not run when the others are done.
+ * Without lanes the normal calls would take both tokens first. */
+START_TEST(rate_limit_lanes)
+{
+    ism_kube_options_t o = ISM_KUBE_OPTIONS_DEFAULT;
+    ism_error_t err = ISM_ERROR_INIT;
+    int done[ISM_KUBE_LANES] = { 0 };
+    ism_kube_call_t *normal[2], *c;
+    ism_kube_t *k;
+
+    o.qps = 0.1;
+    o.burst = 2;
+    ck_assert_ptr_nonnull(k = ism_kube_create(world_config("admin"), &o, NULL));
+    for (int i = 0; i < 2; i++)
+        ck_assert_ptr_nonnull(normal[i] = ism_kube_get_async(k, &NAMESPACES, NULL, ns, counted,
+                                                             &done[ISM_KUBE_LANE_NORMAL], &err));
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_nonnull(c = ism_kube_get_async(k, &NAMESPACES, NULL, ns, counted,
+                                                     &done[ISM_KUBE_LANE_URGENT], &err));
+        ism_kube_call_lane(c, ISM_KUBE_LANE_URGENT);
+    }
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ptr_nonnull(c = ism_kube_get_async(k, &NAMESPACES, NULL, ns, counted,
+                                                     &done[ISM_KUBE_LANE_EVENTS], &err));
+        ism_kube_call_lane(c, ISM_KUBE_LANE_EVENTS);
+    }
+    int64_t until = ism_kube_now_ms() + WAIT_MS;
+    while ((done[ISM_KUBE_LANE_URGENT] < 3 || done[ISM_KUBE_LANE_EVENTS] < 2) &&
+           ism_kube_now_ms() < until)
+        ck_assert_int_eq(ism_kube_run(k, NULL, 0, 100, NULL), 0);
+    ck_assert_int_eq(done[ISM_KUBE_LANE_URGENT], 3);
+    ck_assert_int_eq(done[ISM_KUBE_LANE_EVENTS], 2);
+    ck_assert_int_eq(done[ISM_KUBE_LANE_NORMAL], 0);
+    ck_assert_int_eq(ism_kube_calls(k), 2);
+    for (int i = 0; i < 2; i++)
+        ism_kube_cancel(k, normal[i]);
+    ism_kube_destroy(k);
+}
+END_TEST
+
 /* Who the API server says we are (authentication.k8s.io/v1
  * SelfSubjectReview), with a client made from cfg. */
 static char *whoami(const ism_kube_config_t *cfg)
@@ -1277,6 +1329,7 @@ static Suite *suite(void)
     tcase_add_test(tc, one_http2_connection);
     tcase_add_test(tc, token_file_is_reread);
     tcase_add_test(tc, rate_limit);
+    tcase_add_test(tc, rate_limit_lanes);
     tcase_add_test(tc, kubeconfig_auth_modes);
     tcase_add_test(tc, subresources);
     tcase_add_test(tc, events_aggregate_and_rate_limit);

@@ -63,6 +63,7 @@ struct gang {
     int failures;
     char failed_sig[65];  /* the members when it failed: a change retries */
     json_t *evict;        /* uids of the pods to delete: their job ended */
+    json_t *held;         /* "NS/NAME" of the claims of its last submission */
 };
 
 /* The discovery of one PodGroup kind: watched only when served (the
@@ -331,6 +332,7 @@ static void gang_free(struct gang *g)
     gang_free_commit(g);
     json_decref(g->members);
     json_decref(g->evict);
+    json_decref(g->held);
     free(g);
 }
 
@@ -874,7 +876,47 @@ static int live_members(const struct gangs *gs, const struct gang *g, int *bound
     return n;
 }
 
-static void step_waiting(struct gangs *gs, struct gang *g)
+/* Our finalizer on the claims of a gang Slurm is deciding on, so that the
+ * commit after the grant is one status write per claim and one binding
+ * per pod (gang_hold_plan). */
+static void hold(struct gangs *gs, struct gang *g, int *budget)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    struct writes plan = { 0 };
+    json_t *claims = json_object();
+    const char *key;
+    json_t *v, *o;
+
+    if (!g->held || !claims) {
+        json_decref(claims);
+        return;
+    }
+    json_object_foreach(g->held, key, v)
+        if ((o = view(gs, gs->claims, key)))
+            json_object_set(claims, key, o);
+    if (gang_hold_plan(g->held, claims, gs->in_flight, &plan, &err) < 0)
+        ism_log_error("gang %s: %s", g->id.key, err.text);
+    submit_plan(gs, &plan, budget);
+    writes_clear(&plan);
+    json_decref(claims);
+}
+
+/* Remember the claims of the pods a submission asks for (hold). */
+static void remember_claims(struct gang *g, const struct gang_pod *pods, int npods)
+{
+    char key[400];
+
+    json_decref(g->held);
+    if (!(g->held = json_object()))
+        return;
+    for (int i = 0; i < npods; i++)
+        for (int c = 0; c < pods[i].nclaims; c++) {
+            snprintf(key, sizeof(key), "%s/%s", pods[i].ns, pods[i].claims[c].name);
+            json_object_set_new(g->held, key, json_true());
+        }
+}
+
+static void step_waiting(struct gangs *gs, struct gang *g, int *budget)
 {
     ism_error_t err = ISM_ERROR_INIT;
     struct gang_pod *pods = NULL;
@@ -950,6 +992,10 @@ static void step_waiting(struct gangs *gs, struct gang *g)
     submit_job(gs, g, pods, live, first, threads_per_core(gs));
     if (g->phase == FAILED)
         members_sig(gs, g, g->failed_sig);
+    if (g->submitting) {
+        remember_claims(g, pods, live);
+        hold(gs, g, budget);
+    }
     for (int i = 0; i < live; i++)
         gang_pod_clear(&pods[i]);
     free(pods);
@@ -1290,7 +1336,8 @@ static void step_bound(struct gangs *gs, struct gang *g)
 
 /* The gang's job is queued: say why, or give it back when nothing will
  * use it or it can never start. */
-static void step_pending(struct gangs *gs, struct gang *g, const struct ism_slurm_job *job)
+static void step_pending(struct gangs *gs, struct gang *g, const struct ism_slurm_job *job,
+                         int *budget)
 {
     if (live_members(gs, g, &(int){ 0 }) == 0) {
         if (!g->cancel_sent)
@@ -1303,6 +1350,7 @@ static void step_pending(struct gangs *gs, struct gang *g, const struct ism_slur
              job->hopeless);
     } else {
         g->phase = PENDING;
+        hold(gs, g, budget);
         tell(gs, g, TELL_CONDITION, "Normal", "SlurmPending",
              "gang %s is pending in Slurm as job %u: %s", g->id.name, job->id,
              *job->reason ? job->reason : job->state_name);
@@ -1313,7 +1361,11 @@ static void step(struct gangs *gs, struct gang *g, int *budget)
 {
     const struct ism_slurm_job *job = g->job_id ? ism_slurm_jobs_find(gs->sjobs, g->job_id) : NULL;
 
-    if (g->submitting || evict(gs, g, budget))
+    if (g->submitting) {
+        hold(gs, g, budget); /* while Slurm decides */
+        return;
+    }
+    if (evict(gs, g, budget))
         return;
     if (g->job_id && !job) {
         if (gs->jobs_seq > g->job_seq)
@@ -1328,12 +1380,12 @@ static void step(struct gangs *gs, struct gang *g, int *budget)
         if (g->phase != BOUND || live_members(gs, g, &(int){ 0 }) > 0) {
             if (g->phase == BOUND)
                 g->phase = WAITING;
-            step_waiting(gs, g);
+            step_waiting(gs, g, budget);
         }
         return;
     }
     if (!job->nnodes) {
-        step_pending(gs, g, job);
+        step_pending(gs, g, job, budget);
         return;
     }
     if (g->completed)
@@ -1497,6 +1549,8 @@ static json_t *busy_claims(const struct gangs *gs)
 
     for (int i = 0; busy && i < gs->n; i++) {
         const struct gang *g = gs->v[i];
+        if (g->held && (g->submitting || g->job_id))
+            json_object_update(busy, g->held); /* held while Slurm decides */
         if (g->phase != COMMITTING && g->phase != UNDOING && g->phase != BOUND)
             continue;
         for (int p = 0; p < g->npods; p++)

@@ -1076,6 +1076,42 @@ static bool busy(const json_t *in_flight, const char *ns, const char *name)
     return in_flight && cached(in_flight, ns, name) != NULL;
 }
 
+/* An urgent write that adds our finalizer to claim have: 0, or -1. */
+static int plan_finalizer(const json_t *have, const char *ns, const char *name,
+                          struct writes *out, ism_error_t *err)
+{
+    json_t *body = ism_with_finalizer(have, ISM_GANG_FINALIZER, true);
+
+    if (!body || writes_add(out, WRITE_UPDATE, &gang_claim_resource, ns, name, NULL, body) < 0)
+        return ism_err(err, ENOMEM, "claim %s/%s: cannot plan its finalizer", ns, name);
+    out->v[out->n - 1].urgent = true;
+    return 0;
+}
+
+int gang_hold_plan(const json_t *held, const json_t *claims, const json_t *in_flight,
+                   struct writes *out, ism_error_t *err)
+{
+    const char *key;
+    json_t *v;
+    bool done = true;
+
+    if (!json_is_object(held) || !out)
+        return ism_err(err, EINVAL, "gang hold: bad arguments");
+    json_object_foreach((json_t *)held, key, v) {
+        const json_t *have = json_object_get(claims, key);
+        const char *ns = str_at(have, "metadata", "namespace");
+        const char *name = str_at(have, "metadata", "name");
+        if (!have || !ns || !name || ism_has_finalizer(have, ISM_GANG_FINALIZER))
+            continue;
+        done = false;
+        if (in_flight && json_object_get(in_flight, key))
+            continue;
+        if (plan_finalizer(have, ns, name, out, err) < 0)
+            return -1;
+    }
+    return done ? 1 : 0;
+}
+
 /* The next write of claim c of pod p: 1 when it is allocated as planned. */
 static int commit_claim(const struct gang_pod *p, int c, const char *pool,
                         const struct gang_place *pl, const json_t *have, struct writes *out,
@@ -1090,11 +1126,7 @@ static int commit_claim(const struct gang_pod *p, int c, const char *pool,
     if (!json_object_get(json_object_get(have, "status"), "allocation")) {
         if (!ism_has_finalizer(have, ISM_GANG_FINALIZER)) {
             json_decref(st);
-            json_t *body = ism_with_finalizer(have, ISM_GANG_FINALIZER, true);
-            if (!body || writes_add(out, WRITE_UPDATE, &gang_claim_resource, p->ns, name, NULL,
-                                    body) < 0)
-                return ism_err(err, errno, "claim %s/%s: cannot plan its finalizer", p->ns, name);
-            return 0;
+            return plan_finalizer(have, p->ns, name, out, err);
         }
         json_t *body = json_deep_copy(have);
         if (!body || json_object_set_new(body, "status", st) < 0) {
@@ -1103,6 +1135,7 @@ static int commit_claim(const struct gang_pod *p, int c, const char *pool,
         }
         if (writes_add(out, WRITE_UPDATE_STATUS, &gang_claim_resource, p->ns, name, NULL, body) < 0)
             return ism_err(err, ENOMEM, "out of memory");
+        out->v[out->n - 1].urgent = true;
         return 0;
     }
     want = json_pack("{s:o}", "status", st);
@@ -1158,6 +1191,7 @@ int gang_commit_plan(const struct gang_pod *pods, int npods, const struct gang_p
         json_t *b = gang_binding(p, pool);
         if (!b || writes_add(out, WRITE_BIND, &gang_pod_resource, p->ns, p->name, NULL, b) < 0)
             return ism_err(err, ENOMEM, "out of memory");
+        out->v[out->n - 1].urgent = true;
     }
     return all_bound && all_claims ? 1 : 0;
 }

@@ -236,12 +236,24 @@ extern const ism_kube_resource_t gang_claim_resource; /* resource.k8s.io/v1 reso
  * The finalizer goes on first, so kube-controller-manager never clears an
  * allocation isthmus made; the allocation and the reservation go in one
  * status write, as kube-scheduler writes them; no pod is bound before
- * every claim of the gang is allocated.  Returns 1 when every pod is
- * bound, 0 with writes appended to out (none while writes are in flight),
- * -1 with errno and err. */
+ * every claim of the gang is allocated.  Every write is urgent (the
+ * gang's pods wait on each).  Returns 1 when every pod is bound, 0 with
+ * writes appended to out (none while writes are in flight), -1 with errno
+ * and err. */
 int gang_commit_plan(const struct gang_pod *pods, int npods, const struct gang_place *places,
                      const struct gang_node *nodes, const json_t *claims, const json_t *pods_cache,
                      const json_t *in_flight, struct writes *out, ism_error_t *err);
+
+/* The writes that put our finalizer on the claims a gang will allocate,
+ * while Slurm decides, so the commit that follows the grant is one status
+ * write per claim and one binding per pod.  held is a JSON object whose
+ * keys are the claims' "NS/NAME"; claims and in_flight as above.  A claim
+ * not cached (yet) is skipped: the commit plan finds it.  The writes are
+ * urgent (the grant may come before their answers).  Returns 1 when every
+ * cached claim has the finalizer, 0 with writes appended (or some in
+ * flight), -1 with errno and err. */
+int gang_hold_plan(const json_t *held, const json_t *claims, const json_t *in_flight,
+                   struct writes *out, ism_error_t *err);
 
 /* The writes that undo a commit that did not reach its last binding: each
  * cached claim of the pods that this gang allocated (our finalizer, one of

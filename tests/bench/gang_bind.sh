@@ -3,34 +3,41 @@
 # (its own gang scheduling and DRA allocator, the same slices, the same API
 # server), side by side in one world.  Not a test: it asserts nothing.
 #
-#   tests/bench/gang_bind.sh [--runs N] [--pods N] [--cores N] BUILDDIR
+#   tests/bench/gang_bind.sh [--runs N] [--pods N] [--cores N] [--claims template|direct] BUILDDIR
 #
 # The world: three Slurm nodes pretending to be a 192-core machine, each with
 # a Kubernetes Node and isthmusd publishing its cores.  Each run creates, in
 # a fresh namespace, a Workload API PodGroup of --pods pods (default 64), each
 # with a claim of --cores NUMA-aligned cpu.isthmus.io cores (default 4) from
-# a template, in one kubectl apply; then waits until every pod is bound, and
+# a template (--claims template, the default) or made with the pods
+# (--claims direct: one ResourceClaim per pod, created before it in the same
+# apply), in one kubectl apply; then waits until every pod is bound, and
 # deletes the namespace.  Runs alternate: isthmus (schedulerName isthmus),
 # then kube-scheduler (the default scheduler), --runs times each (default 20).
 #
 # A watch (kubectl get pods -w, each event stamped as it arrives) gives the
-# time from the last pod's creation to the last binding.  The API server's
+# time from the last pod's creation to the last binding, and the
+# scheduler's own part of it: from the moment the last pod could be placed
+# (created, and with a template its claim made by kube-controller-manager,
+# as the pod's status.resourceClaimStatuses shows) to the last binding.  The API server's
 # apiserver_request_total gives the mutating requests (POST, PUT, PATCH,
 # DELETE) made while the gang was placed, creates of pods and claims
 # included, per bound pod; isthmusd's own writes per pod come from its
 # metrics.
 set -uo pipefail
-runs=20 pods=64 cores=4
+runs=20 pods=64 cores=4 claims=template
 while [[ ${1:-} == --* ]]; do
     case $1 in
     --runs) runs=$2 ;;
     --pods) pods=$2 ;;
     --cores) cores=$2 ;;
+    --claims) claims=$2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift 2
 done
-(($# == 1)) || { echo "usage: $0 [--runs N] [--pods N] [--cores N] BUILDDIR" >&2; exit 2; }
+(($# == 1)) && [[ $claims == template || $claims == direct ]] ||
+    { echo "usage: $0 [--runs N] [--pods N] [--cores N] [--claims template|direct] BUILDDIR" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../bridge/lib.sh
@@ -45,7 +52,13 @@ for n in n1 n2 n3; do until_ok has_slices "$n" || bail "no slices for $n"; done
 
 # gang_yaml NS SCHEDULER: the template, the Workload, its PodGroup and the pods
 gang_yaml() {
-    local ns=$1 sched=$2 i
+    local ns=$1 sched=$2 i ref
+    local devices="
+      devices:
+        requests:
+        - {name: cores, exactly: {deviceClassName: cpu.isthmus.io, count: $cores}}
+        constraints:
+        - {requests: [cores], matchAttribute: resource.kubernetes.io/numaNode}"
     cat <<YAML
 apiVersion: v1
 kind: List
@@ -54,12 +67,7 @@ items:
   kind: ResourceClaimTemplate
   metadata: {name: cores, namespace: $ns}
   spec:
-    spec:
-      devices:
-        requests:
-        - {name: cores, exactly: {deviceClassName: cpu.isthmus.io, count: $cores}}
-        constraints:
-        - {requests: [cores], matchAttribute: resource.kubernetes.io/numaNode}
+    spec:$devices
 - apiVersion: scheduling.k8s.io/v1beta1
   kind: Workload
   metadata: {name: bench, namespace: $ns}
@@ -74,6 +82,16 @@ items:
     schedulingPolicy: {gang: {minCount: $pods}}
 YAML
     for ((i = 0; i < pods; i++)); do
+        ref="resourceClaimTemplateName: cores"
+        if [[ $claims == direct ]]; then
+            ref="resourceClaimName: w-$i"
+            cat <<YAML
+- apiVersion: resource.k8s.io/v1
+  kind: ResourceClaim
+  metadata: {name: w-$i, namespace: $ns}
+  spec:$(printf '%s' "$devices" | sed 's/^  //')
+YAML
+        fi
         cat <<YAML
 - apiVersion: v1
   kind: Pod
@@ -81,7 +99,7 @@ YAML
   spec:
     schedulerName: $sched
     schedulingGroup: {podGroupName: bench-workers}
-    resourceClaims: [{name: cpus, resourceClaimTemplateName: cores}]
+    resourceClaims: [{name: cpus, $ref}]
     containers:
     - {name: main, image: registry.invalid/none, resources: {claims: [{name: cpus}]}}
 YAML
@@ -92,13 +110,14 @@ mutating() {
 }
 isthmus_writes() { metric a isthmus_kube_writes_total; }
 
-# one_run KIND N: prints "KIND SECONDS REQUESTS-PER-POD ISTHMUSD-WRITES-PER-POD"
+# one_run KIND N: prints "KIND SECONDS REQUESTS-PER-POD ISTHMUSD-WRITES-PER-POD OWN-SECONDS"
 one_run() {
     local kind=$1 ns=b-$1-$2 sched w0 r0 r1 i0 i1 t
     sched=$([[ $kind == isthmus ]] && echo isthmus || echo default-scheduler)
     kubectl create namespace "$ns" >/dev/null
     kubectl get pods -n "$ns" -w --output-watch-events -o json 2>/dev/null |
-        jq --unbuffered -c '[.type, .object.metadata.name, (.object.spec.nodeName // "")]' |
+        jq --unbuffered -c '[.type, .object.metadata.name, (.object.spec.nodeName // ""),
+                            (.object.status.resourceClaimStatuses // [] | length)]' |
         while read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done >"$dir/watch-$ns" &
     w0=$!
     sleep 1 # the watch is established
@@ -109,11 +128,16 @@ one_run() {
     sleep 1 # the last events reach the watch
     r1=$(mutating) i1=$(isthmus_writes)
     kill "$w0" 2>/dev/null
-    t=$(awk '{ split($2, f, ","); if ($2 ~ /^\["ADDED"/ && f[1] != "") last_add = $1
-               if ($2 !~ /,""\]$/) { name = f[2]; if (!(name in bound)) { bound[name] = $1; last_bind = $1 } } }
-             END { printf "%.3f", last_bind - last_add }' "$dir/watch-$ns")
-    awk -v k="$kind" -v t="$t" -v r=$((r1 - r0)) -v i=$((i1 - i0)) -v n="$pods" \
-        'BEGIN {printf "%s %s %.1f %.1f\n", k, t, r / n, i / n}'
+    # Each line: TIME ["TYPE","NAME","NODE",CLAIM-STATUSES]
+    t=$(awk -v direct=$([[ $claims == direct ]] && echo 1 || echo 0) '
+             { n = split($2, f, ","); name = f[2]
+               if (f[1] == "[\"ADDED\"") last_add = $1
+               if (!(name in ready) && (direct || f[4] + 0 > 0)) { ready[name] = $1; last_ready = $1 }
+               if (f[3] != "\"\"" && !(name in bound)) { bound[name] = $1; last_bind = $1 } }
+             END { from = last_ready > last_add ? last_ready : last_add
+                   printf "%.3f %.3f", last_bind - last_add, last_bind - from }' "$dir/watch-$ns")
+    awk -v k="$kind" -v t="${t% *}" -v own="${t#* }" -v r=$((r1 - r0)) -v i=$((i1 - i0)) -v n="$pods" \
+        'BEGIN {printf "%s %s %.1f %.1f %s\n", k, t, r / n, i / n, own}'
     # There is no kubelet to confirm a graceful deletion: force it, as
     # test_gang.sh does.
     kubectl delete pods -n "$ns" --all --force --grace-period=0 >/dev/null 2>&1
@@ -131,7 +155,11 @@ summary() {
         {v[NR] = $1; s += $1} END {p50 = v[int((NR + 1) / 2)]; p99 = v[int(NR * 0.99 + 0.999)]
          printf "# %-8s runs %d: last pod created -> last bound: p50 %.3f s, p99 %.3f s, max %.3f s; %.0f pods/s at p50\n",
                 k, NR, p50, p99, v[NR], pods / p50}'
+    awk -v k="$1" '$1 == k {print $5}' "$results" | sort -n | awk '
+        {v[NR] = $1} END {printf "#          the scheduler alone (last pod placeable -> last bound): p50 %.3f s, p99 %.3f s, max %.3f s\n",
+                          v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.999)], v[NR]}'
     awk -v k="$1" '$1 == k {r += $3; w += $4; n++} END {printf "#          mutating API requests per bound pod (creates included): %.1f; isthmusd writes per pod: %.1f\n", r / n, w / n}' "$results"
 }
+echo "# claims: $claims; $pods pods x $cores cores, numaNode-aligned"
 summary isthmus
 summary kube

@@ -587,6 +587,8 @@ START_TEST(commit_and_rollback)
     snapshot = json_deep_copy(claims);
     while ((rc = gang_commit_plan(gp, 3, pl, &node, claims, pods, NULL, &w, &err)) == 0) {
         ck_assert_msg(w.n > 0, "no progress");
+        for (size_t i = 0; i < w.n; i++)
+            ck_assert_msg(w.v[i].urgent, "a commit write of %s is not urgent", w.v[i].name);
         serve(&w, claims, pods, &binds, &done);
         ck_assert_int_lt(++rounds, 10);
     }
@@ -655,6 +657,53 @@ START_TEST(commit_and_rollback)
 }
 END_TEST
 
+/* The finalizers go on while Slurm decides: one urgent update per claim
+ * that lacks it, none for one in flight, nothing for one not cached. */
+START_TEST(hold)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *held = json_pack("{s:b, s:b, s:b, s:b}", "ns/a", 1, "ns/b", 1, "ns/c", 1, "ns/gone", 1);
+    json_t *claims = json_object(), *fl = json_pack("{s:b}", "ns/c", 1);
+    struct writes w = { 0 };
+    const char *names[] = { "a", "b", "c" };
+    char key[16];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof(key), "ns/%s", names[i]);
+        json_object_set_new(claims, key, json_pack("{s:{s:s, s:s, s:s, s:s}}", "metadata",
+                                                   "name", names[i], "namespace", "ns", "uid",
+                                                   names[i], "resourceVersion", "7"));
+    }
+    json_object_set_new(json_object_get(json_object_get(claims, "ns/b"), "metadata"),
+                        "finalizers", json_pack("[s]", ISM_GANG_FINALIZER));
+    ck_assert_int_eq(gang_hold_plan(held, claims, fl, &w, &err), 0);
+    ck_assert_uint_eq(w.n, 1);
+    ck_assert_str_eq(w.v[0].name, "a");
+    ck_assert_int_eq(w.v[0].op, WRITE_UPDATE);
+    ck_assert(w.v[0].urgent);
+    ck_assert(ism_has_finalizer(w.v[0].obj, ISM_GANG_FINALIZER));
+    json_object_set(claims, "ns/a", w.v[0].obj);
+    writes_clear(&w);
+    /* c is in flight: not done, nothing written */
+    ck_assert_int_eq(gang_hold_plan(held, claims, fl, &w, &err), 0);
+    ck_assert_uint_eq(w.n, 0);
+    ck_assert_int_eq(gang_hold_plan(held, claims, NULL, &w, &err), 0);
+    ck_assert_uint_eq(w.n, 1);
+    ck_assert_str_eq(w.v[0].name, "c");
+    json_object_set(claims, "ns/c", w.v[0].obj);
+    writes_clear(&w);
+    ck_assert_int_eq(gang_hold_plan(held, claims, NULL, &w, &err), 1);
+    ck_assert_uint_eq(w.n, 0);
+    /* bad arguments */
+    ck_assert_int_eq(gang_hold_plan(NULL, claims, NULL, &w, &err), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(gang_hold_plan(claims, claims, NULL, NULL, &err), -1);
+    json_decref(held);
+    json_decref(claims);
+    json_decref(fl);
+}
+END_TEST
+
 START_TEST(null_arguments)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -687,6 +736,7 @@ int main(void)
     tcase_add_loop_test(tc, split, 0, ARRAY_SIZE(split_cases));
     tcase_add_test(tc, commit_objects);
     tcase_add_test(tc, commit_and_rollback);
+    tcase_add_test(tc, hold);
     tcase_add_test(tc, null_arguments);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -735,16 +735,27 @@ static void submit_job(struct gangs *gs, struct gang *g, const struct gang_pod *
                        const json_t *first_pod, int threads)
 {
     ism_error_t err = ISM_ERROR_INIT;
+    struct gang_defaults defs;
 
-    if (gang_alloc_request(&g->id, pods, npods, first_pod, &gs->c.defaults, threads, &g->alloc,
-                           &err) < 0) {
+    policy_defaults(gs->c.policy, g->id.ns, &gs->c.defaults, &defs);
+    if (gang_alloc_request(&g->id, pods, npods, first_pod, &defs, threads, &g->alloc, &err) < 0) {
         tell(gs, g, TELL_CONDITION, "Warning", "GangUnsupported", "%s", err.text);
         g->phase = FAILED;
         failed(gs, g);
         return;
     }
-    /* Here the next issue's policy (which namespaces may charge which
-     * accounts) checks g->alloc before it reaches Slurm. */
+    /* Which partitions, accounts, qos and time limits the namespace may
+     * use: a refused gang never reaches Slurm. */
+    if (policy_check(gs->c.policy, g->id.ns, &defs, gs->snodes ? gs->snodes->partitions : NULL,
+                     gs->snodes ? gs->snodes->npartitions : 0, &g->alloc.req, &err) < 0) {
+        tell(gs, g, TELL_CONDITION, "Warning", "PolicyRefused",
+             "gang %s: %s; nothing was submitted to Slurm and the pods stay pending",
+             g->id.name, err.text);
+        g->phase = FAILED;
+        gs->st.refused_total++;
+        failed(gs, g);
+        return;
+    }
     snprintf(g->comment, sizeof(g->comment), JOB_COMMENT_FMT, npods, (int)g->shape);
     memset(&g->alloc_call, 0, sizeof(g->alloc_call));
     g->alloc_call.op = ISM_SLURM_ALLOCATE;

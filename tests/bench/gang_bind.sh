@@ -47,6 +47,8 @@ xml=$topologies/192em64t-12gr2n8c2t.xml
 bridge_world --nodes 3 --xml "$xml" --xml "$xml" --xml "$xml"
 for n in n1 n2 n3; do "$topo_tool" publish --xml "$xml" -N "$n" >/dev/null || bail "publish failed"; done
 loglevel=notice
+# The kube-scheduler runs place pods on these Nodes: no taint.
+extra_conf="TaintBridgedNodes=no"
 start_isthmusd a || bail "isthmusd did not start"
 for n in n1 n2 n3; do until_ok has_slices "$n" || bail "no slices for $n"; done
 

@@ -25,6 +25,7 @@ bridge_finish() {
     local rc=$? r
     trap - EXIT INT TERM
     bridge_cleanup
+    [[ -n ${ISTHMUS_RBAC_USED-} && -n ${k8s-} ]] && rbac_record >>"$ISTHMUS_RBAC_USED" 2>/dev/null
     for r in "${!pid[@]}"; do kill -9 "${pid[$r]}" 2>/dev/null; done
     "$world/hybrid/stop" "$dir" >/dev/null 2>&1 || true
     if ((failed == 0 && rc == 0)); then
@@ -41,6 +42,20 @@ bridge_finish() {
 trap bridge_finish EXIT
 trap 'bail interrupted' INT TERM
 
+# rbac_record: what isthmusd's RBAC grants ("granted GROUP RESOURCE
+# SUBRESOURCE VERB", from the roles as they are now) and what its user
+# did with it ("used ...", from the API server's audit log), for
+# rbac_coverage.sh.  tests/run names the file in ISTHMUS_RBAC_USED.
+rbac_record() {
+    { kubectl get clusterrole isthmus:isthmusd -o json && kubectl get role -n isthmus-system isthmus:isthmusd -o json; } |
+        jq -r '.rules[] | .apiGroups[] as $g | .resources[] as $r | .verbs[] as $v
+               | "granted \(if $g == "" then "core" else $g end) \($r | split("/")[0]) \($r | split("/")[1] // "-") \($v)"'
+    jq -r 'select(.user.username == "isthmusd" and .objectRef.resource
+                  and .annotations["authorization.k8s.io/decision"] == "allow")
+           | "used \(if (.objectRef.apiGroup // "") == "" then "core" else .objectRef.apiGroup end) \(.objectRef.resource) \(.objectRef.subresource // "-") \(.verb)"' \
+        "$k8s/logs/audit.jsonl"
+}
+
 # bridge_world START-ARGS...: start the hybrid world (tests/world/hybrid/start
 # arguments after the directory), apply contrib's namespace, DeviceClass and
 # RBAC, and give the world's user "isthmusd" the roles of the ServiceAccount.
@@ -48,6 +63,8 @@ trap 'bail interrupted' INT TERM
 bridge_world() {
     [[ -x $isthmusd && -x $topo_tool ]] || bail "build $build first (no isthmusd or isthmus-topology)"
     local env_lines b kind role
+    # every request of the user isthmusd is audited (rbac_record)
+    export ISTHMUS_K8S_AUDIT_USER=isthmusd
     env_lines=$("$world/hybrid/start" "$dir" "$@" 2>"$dir/start.err") || {
         tail -30 "$dir/start.err" | sed 's/^/# /'
         bail "the hybrid world did not start"

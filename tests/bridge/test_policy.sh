@@ -163,7 +163,7 @@ no_double_booking() {
                         } else if (job[n] !~ "^job:[0-9]+:k8s:" ns "/") print owner " holds " n " of " job[n] } }' \
         <<<"$rows" | sort)
     [[ -z $bad ]] && return 0
-    diag "$bad"
+    sed 's/^/# /' <<<"$bad"
     return 1
 }
 
@@ -192,9 +192,18 @@ metadata: {name: ordinary, namespace: plain}
 spec:
   containers: [{name: main, image: registry.invalid/none}]
 YAML
-ok_if "kube-scheduler does not place an ordinary pod on a bridged Node (untolerated taint)" \
-    until_ok eval '[[ $(kubectl get pod -n plain ordinary -o jsonpath="{.status.conditions[?(@.type==\"PodScheduled\")].message}") == *isthmus.io/bridged* ]]'
-check "... it is not bound" "$(kubectl get pod -n plain ordinary -o jsonpath='{.spec.nodeName}')" ""
+# kube-scheduler's message names no taint: the Nodes' only taint is ours
+# (and the pods below that tolerate it are placed).
+unschedulable() {
+    kubectl get pod -n plain ordinary -o json |
+        jq -e '.status.conditions[]? | select(.type == "PodScheduled") | .message | contains("untolerated taint")' >/dev/null
+}
+ok_if "kube-scheduler does not place an ordinary pod on a bridged Node (untolerated taint)" until_ok unschedulable
+kubectl get pod -n plain ordinary -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}' | sed 's/^/#   /'
+echo
+check "... it is not bound, and the Nodes' only taint is isthmus.io/bridged" \
+    "$(kubectl get pod -n plain ordinary -o jsonpath='{.spec.nodeName}')/$(kubectl get nodes -o json | jq -c '[.items[].spec.taints[]?.key] | unique')" \
+    '/["isthmus.io/bridged"]'
 
 # ------------------------------------------------------------ 2. only isthmusd allocates
 # A claim of 4 cores on n1 for a pod of the default scheduler, which
@@ -235,9 +244,25 @@ gang physics ok 2 2
 ok_if "an isthmus gang of 2 pods without the toleration is bound on the tainted Nodes" \
     until_ok all_bound physics 2 ok-
 ok_if "no core is held twice: every claim (all namespaces) against scontrol -d show job" no_double_booking
-check "no claim holding cpu.isthmus.io devices was written by kube-scheduler" \
-    "$(kubectl get resourceclaims -A -o json | jq -r '[.items[] | select(any(.status.allocation.devices.results[]?; .driver == "cpu.isthmus.io"))
-        | select(any(.metadata.managedFields[]?; .manager == "kube-scheduler" and .subresource == "status")) | .metadata.name] | join(",")')" ""
+# reserved_by_isthmus_pods: every claim outside isthmus-system that holds
+# cpu.isthmus.io devices is reserved for pods with schedulerName isthmus
+# (the only allocations isthmusd writes there)
+reserved_by_isthmus_pods() {
+    local ns name pods bad=
+    while read -r ns name pods; do
+        for p in ${pods//,/ }; do
+            [[ $(kubectl get pod -n "$ns" "$p" -o jsonpath='{.spec.schedulerName}') == isthmus ]] ||
+                bad+="claim $ns/$name is reserved for pod $p, not an isthmus pod; "
+        done
+    done < <(kubectl get resourceclaims -A -o json | jq -r '.items[] | select(.metadata.namespace != "isthmus-system")
+        | select(any(.status.allocation.devices.results[]?; .driver == "cpu.isthmus.io"))
+        | "\(.metadata.namespace) \(.metadata.name) \([.status.reservedFor[]?.name] | join(","))"')
+    [[ -z $bad ]] && return 0
+    diag "$bad"
+    return 1
+}
+ok_if "every claim holding cpu.isthmus.io devices outside isthmus-system belongs to isthmus pods" \
+    reserved_by_isthmus_pods
 
 # ------------------------------------------------------------ 3. the writes that pass
 # As the cluster admin (not isthmusd: the policy holds for it), and as

@@ -11,9 +11,17 @@
 
 #include "bridge/bridge.h"
 #include "bridge/model.h"
+#include "lib/util/backoff.h"
 #include "lib/util/log.h"
 
 static const ism_kube_resource_t NODES = { "", "v1", "nodes", false };
+static const ism_backoff_t TAINT_RETRY = { 1000, 60000 }; /* a refused taint patch */
+
+/* A taint patch in flight for one Node. */
+struct taint_call {
+    struct bridge *b;
+    char node[]; /* its name */
+};
 
 /* Stopping: how long pending Events may take to be written. */
 #define STOP_EVENTS_MS 5000
@@ -37,19 +45,25 @@ static void node_shrink(void *arg, json_t *node)
     json_t *labels = json_object_get(meta, "labels");
     json_t *ours = json_object_get(labels, ISM_LABEL_SLURM_NODE);
     json_t *keep = json_object();
+    json_t *taints = json_object_get(json_object_get(node, "spec"), "taints");
     (void)arg;
 
     if (keep && ours)
         json_object_set(keep, ISM_LABEL_SLURM_NODE, ours);
     json_object_set_new(meta, "labels", keep ? keep : json_object());
     json_object_del(meta, "annotations");
-    json_object_del(node, "spec");
+    /* the taints stay: TaintBridgedNodes patches the whole list */
+    if (json_is_array(taints))
+        json_object_set_new(node, "spec", json_pack("{s:O}", "taints", taints));
+    else
+        json_object_del(node, "spec");
     json_object_del(node, "status");
 }
 
 static void node_changed(struct bridge *b, const char *name)
 {
     b->pool_map_stale = true;
+    b->taints_dirty = true;
     slices_mark(b->slices, name);
 }
 
@@ -67,8 +81,12 @@ static bool same(const char *a, const char *b)
 /* Only the label and the uid matter here: status updates do not. */
 static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
 {
+    struct bridge *b = arg;
+
     if (!same(node_label(old), node_label(obj)) || !same(node_uid(old), node_uid(obj)))
-        node_changed(arg, key);
+        node_changed(b, key);
+    else if (taint_present(old) != taint_present(obj) || !taint_present(obj))
+        b->taints_dirty = true;
 }
 
 static void node_del(void *arg, const char *key, json_t *old)
@@ -99,6 +117,93 @@ static void rebuild_pool_map(struct bridge *b)
     b->pool_map_stale = false;
     mirror_mark(b->mirror);
     gangs_mark(b->gangs);
+}
+
+/* ------------------------------------------------------------ taints */
+
+/* A Node is bridged when its Slurm node is in the last Slurm snapshot. */
+static bool bridged(const struct bridge *b, const char *node)
+{
+    const char *snode = poolmap_slurm_of(b->pools, node);
+    return snode && b->snodes && ism_slurm_nodes_find(b->snodes, snode);
+}
+
+static void tainted(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *st,
+                    json_t *answer, const ism_error_t *err)
+{
+    struct taint_call *t = arg;
+    struct bridge *b = t->b;
+    (void)k;
+    (void)answer;
+
+    if (b->taint_calls)
+        json_object_del(b->taint_calls, t->node);
+    if (rc == 0) {
+        ism_log_notice("Node %s: tainted %s:NoSchedule", t->node, BRIDGE_TAINT_KEY);
+    } else if (st && st->reason == ISM_KUBE_CONFLICT) {
+        b->taints_dirty = true; /* the Node changed: the next turn sees it */
+    } else if (errno != ECANCELED) {
+        b->reconcile_errors++;
+        ism_log_warn("Node %s: adding the taint %s: %s (trying again)", t->node, BRIDGE_TAINT_KEY,
+                     err ? err->text : "failed");
+        b->taints_dirty = true;
+        b->taint_retry_ms = ism_kube_now_ms() + ism_backoff_delay(&TAINT_RETRY, ++b->taint_failures);
+    }
+    if (rc == 0)
+        b->taint_failures = 0;
+    free(t);
+}
+
+/* Taint the bridged Nodes that lack it (TaintBridgedNodes=yes); at most
+ * budget writes.  Returns the writes started. */
+static int taint_nodes(struct bridge *b, int budget)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    const char *name;
+    json_t *node;
+    int n = 0;
+
+    if (!b->taint || !b->taints_dirty || !b->snodes || b->pool_map_stale ||
+        ism_kube_now_ms() < b->taint_retry_ms)
+        return 0;
+    if (!b->taint_calls && !(b->taint_calls = json_object()))
+        return 0;
+    b->taints_dirty = false;
+    json_object_foreach(ism_kube_informer_cache(b->nodes), name, node) {
+        struct taint_call *t;
+        json_t *patch;
+
+        if (!bridged(b, name) || json_object_get(b->taint_calls, name))
+            continue;
+        if (n >= budget) {
+            b->taints_dirty = true;
+            break;
+        }
+        if (!(patch = taint_patch(node))) {
+            if (errno)
+                ism_log_warn("Node %s: cannot add the taint %s: %s", name, BRIDGE_TAINT_KEY,
+                             errno == EINVAL ? "malformed taints" : strerror(errno));
+            continue;
+        }
+        if (!(t = calloc(1, sizeof(*t) + strlen(name) + 1))) {
+            json_decref(patch);
+            b->taints_dirty = true;
+            break;
+        }
+        t->b = b;
+        strcpy(t->node, name);
+        if (!ism_kube_patch_async(b->kube, &NODES, NULL, name, NULL, ISM_KUBE_PATCH_MERGE, patch,
+                                  NULL, tainted, t, &err)) {
+            ism_log_warn("Node %s: adding the taint %s: %s", name, BRIDGE_TAINT_KEY, err.text);
+            free(t);
+            b->taints_dirty = true;
+        } else {
+            json_object_set_new(b->taint_calls, name, json_true());
+            n++;
+        }
+        json_decref(patch);
+    }
+    return n;
 }
 
 /* ------------------------------------------------------------ Slurm */
@@ -151,6 +256,7 @@ static void nodes_done(struct ism_slurm_request *r, void *arg)
     b->snodes = r->nodes;
     r->nodes = NULL;
     b->nodes_changed = true;
+    b->taints_dirty = true;
     slices_slurm_changed(b->slices, old, b->snodes);
     ism_slurm_nodes_destroy(old);
 }
@@ -366,6 +472,16 @@ static int gangs_context(struct bridge *b, struct gangs_ctx *gc, ism_error_t *er
     if ((tl = ism_config_get(b->cfg, "GangTimeLimit")) && *tl &&
         gang_parse_time_limit(tl, &gc->defaults.time_limit, err) < 0)
         return ism_errprefix(err, "GangTimeLimit");
+    for (int i = 0; i < ism_config_count(b->cfg, "GangPolicy"); i++) {
+        const char *origin = "";
+        const char *line = ism_config_get_list(b->cfg, "GangPolicy", i, &origin);
+        if (policy_add(&b->policy, line, origin, err) < 0)
+            return ism_errprefix(err, "%s", origin);
+    }
+    if (b->policy.n == 0)
+        ism_log_notice("no GangPolicy in isthmus.conf: every namespace may name any partition, "
+                       "account and qos");
+    gc->policy = &b->policy;
     return 0;
 }
 
@@ -402,6 +518,7 @@ int bridge_create(struct bridge *b, const ism_config_t *cfg, ism_error_t *err)
     memset(b, 0, sizeof(*b));
     b->cfg = cfg;
     b->ns = ism_config_get(cfg, "Namespace");
+    b->taint = ism_config_get_bool(cfg, "TaintBridgedNodes");
     gethostname(host, sizeof(host) - 1);
     if (!(b->pools = poolmap_create(err)))
         return -1;
@@ -477,6 +594,8 @@ void bridge_destroy(struct bridge *b)
     mirror_destroy(b->mirror);
     slices_destroy(b->slices);
     ism_kube_informer_destroy(b->nodes);
+    json_decref(b->taint_calls);
+    policy_clear(&b->policy);
     ism_kube_destroy(b->kube);
     ism_slurm_jobs_destroy(b->sjobs);
     ism_slurm_nodes_destroy(b->snodes);
@@ -540,12 +659,18 @@ int bridge_work(struct bridge *b)
     /* Gangs first: a pod waits for its binding, a slice is already there. */
     if (b->gangs && budget > 0)
         budget -= gangs_reconcile(b->gangs, budget, &more_gangs);
+    if (budget > 0)
+        budget -= taint_nodes(b, budget);
     if (b->snodes && budget > 0)
         budget -= slices_reconcile(b->slices, budget, &more_slices);
     if (b->sjobs && !b->jobs_unsupported && budget > 0)
         mirror_reconcile(b->mirror, budget, &more_claims);
     if (more_slices || more_claims || more_gangs)
         return 0;
+    if (b->taint && b->taints_dirty && b->taint_retry_ms > 0)
+        wait = sooner(wait, b->taint_retry_ms - ism_kube_now_ms() > 0
+                                ? b->taint_retry_ms - ism_kube_now_ms()
+                                : 0);
     wait = sooner(wait, slices_wake_ms(b->slices));
     wait = sooner(wait, gangs_wake_ms(b->gangs));
     return sooner(wait, mirror_wake_ms(b->mirror));

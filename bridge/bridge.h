@@ -35,6 +35,7 @@
 #include "bridge/mirror.h"
 #include "bridge/poolmap.h"
 #include "bridge/slices.h"
+#include "bridge/taint.h"
 
 /* Writes the reconcilers may have in flight, submitted in one turn of the
  * loop or still unanswered, before the loop yields. */
@@ -61,6 +62,7 @@ struct bridge {
     struct slices *slices;
     struct mirror *mirror;
     struct gangs *gangs;          /* NULL with Gangs=no */
+    struct policy policy;         /* GangPolicy lines (empty: none) */
 
     bool stopping;
 
@@ -72,6 +74,13 @@ struct bridge {
     bool nodes_changed;           /* a new node snapshot since the gangs saw one */
     uint64_t polls_started;       /* numbers the polls, for the gangs */
     bool slurm_down;              /* the last poll failed (logged once) */
+
+    /* TaintBridgedNodes (taint.h) */
+    bool taint;
+    bool taints_dirty;            /* a Node, the map or the Slurm nodes changed */
+    json_t *taint_calls;          /* Node name -> true: a patch in flight */
+    int64_t taint_retry_ms;       /* after a failed patch, not before */
+    int taint_failures;
 
     /* counters for /metrics */
     uint64_t slurm_polls, slurm_poll_errors, reconcile_errors;

@@ -66,11 +66,19 @@ struct gang {
     json_t *held;         /* "NS/NAME" of the claims of its last submission */
 };
 
+/* What an informer's handlers are given: the kind of object they see
+ * (a pod, its claim and its PodGroup may share a name). */
+struct watched {
+    struct gangs *gs;
+    const ism_kube_resource_t *res;
+};
+
 /* The discovery of one PodGroup kind: watched only when served (the
  * Workload API is off by default; scheduler-plugins' is a CRD). */
 struct discovery {
     struct gangs *gs;
     const ism_kube_resource_t *res;
+    struct watched watched; /* its informer's */
     ism_kube_informer_t **slot;
     ism_kube_call_t *call; /* in flight, or NULL */
 };
@@ -78,6 +86,7 @@ struct discovery {
 struct gangs {
     struct gangs_ctx c;
     ism_kube_informer_t *pods, *claims, *workload_groups, *cosched_groups;
+    struct watched watch_pods, watch_claims;
     struct discovery discovery[2];
     bool discovered;             /* both first discoveries answered */
     int64_t rediscover_at;       /* monotonic ms: ask again for kinds not served */
@@ -86,8 +95,8 @@ struct gangs {
     uint64_t jobs_seq, polls_started;
     struct gang **v;
     int n, cap;
-    json_t *in_flight; /* "NS/NAME" of pods and claims with a write under way */
-    json_t *fresh;     /* "NS/NAME" -> object a write answered, newer than the cache */
+    json_t *in_flight; /* gang_flight_key of objects with a write under way */
+    json_t *fresh;     /* gang_flight_key -> object a write answered, newer than the cache */
     json_t *seen_ms;   /* pod key -> monotonic ms it was first seen */
     json_t *told_bad;  /* pod uid -> true: its bad gang labels were told */
     json_t *told_pod;  /* pod key -> the last reason it was told */
@@ -95,7 +104,7 @@ struct gangs {
     int64_t wake;      /* monotonic ms of the next timed step, 0: none */
     int write_failures; /* writes failed in a row: passes back off */
     int64_t retry_at;  /* monotonic ms: no pass before, after a failed write */
-    json_t *refused;   /* "NS/NAME" -> why the API refused a write for good */
+    json_t *refused;   /* gang_flight_key -> why the API refused a write for good */
     struct gangs_stats st;
     /* ISTHMUSD_CRASH_AT (tests only, isthmusd(8)): die by SIGKILL right
      * after the Nth answered step of one kind, as a crash there would. */
@@ -156,11 +165,26 @@ static void shrink(void *arg, json_t *obj)
     json_object_del(json_object_get(obj, "metadata"), "managedFields");
 }
 
-/* The cached object for key, or the newer one a write answered. */
+/* The cached pod or claim "NS/NAME", or the newer one a write answered. */
 static json_t *view(const struct gangs *gs, ism_kube_informer_t *inf, const char *key)
 {
-    json_t *f = json_object_get(gs->fresh, key);
+    char fk[GANG_KEY_MAX];
+
+    gang_flight_key(inf == gs->pods ? &gang_pod_resource : &gang_claim_resource, key, fk,
+                    sizeof(fk));
+    json_t *f = json_object_get(gs->fresh, fk);
     return f ? f : ism_kube_informer_get(inf, key);
+}
+
+/* Whether the pod or claim "NS/NAME" has a write in flight, or an answer
+ * newer than the cache. */
+static bool in_flight(const struct gangs *gs, const ism_kube_resource_t *res, const char *key,
+                      bool or_fresh)
+{
+    char fk[GANG_KEY_MAX];
+
+    gang_flight_key(res, key, fk, sizeof(fk));
+    return json_object_get(gs->in_flight, fk) || (or_fresh && json_object_get(gs->fresh, fk));
 }
 
 static unsigned long long rv_of(const json_t *o)
@@ -170,12 +194,12 @@ static unsigned long long rv_of(const json_t *o)
 }
 
 /* The cache caught up with a write's answer: forget the answer. */
-static void cache_moved(struct gangs *gs, const char *key, const json_t *obj)
+static void cache_moved(struct gangs *gs, const char *fk, const json_t *obj)
 {
-    json_t *f = json_object_get(gs->fresh, key);
+    json_t *f = json_object_get(gs->fresh, fk);
 
     if (f && (!obj || rv_of(obj) >= rv_of(f) || (node_of(obj) && node_of(f))))
-        json_object_del(gs->fresh, key);
+        json_object_del(gs->fresh, fk);
     gs->dirty = true;
 }
 
@@ -199,35 +223,47 @@ static int64_t first_seen(const json_t *pod)
 
 static void on_add(void *arg, const char *key, json_t *obj)
 {
-    struct gangs *gs = arg;
-    bool pod = str2(obj, "spec", "schedulerName") != NULL; /* claims share the handlers */
+    struct watched *w = arg;
+    struct gangs *gs = w->gs;
+    char fk[GANG_KEY_MAX];
 
-    if (pod && !json_object_get(gs->seen_ms, key))
+    if (w->res == &gang_pod_resource && !json_object_get(gs->seen_ms, key))
         json_object_set_new(gs->seen_ms, key,
                             json_integer(ism_kube_informer_synced(gs->pods) ? ism_kube_now_ms()
                                                                             : first_seen(obj)));
-    cache_moved(gs, key, obj);
+    gang_flight_key(w->res, key, fk, sizeof(fk));
+    cache_moved(gs, fk, obj);
 }
 
 static void on_update(void *arg, const char *key, json_t *old, json_t *obj)
 {
+    struct watched *w = arg;
+    char fk[GANG_KEY_MAX];
     (void)old;
-    cache_moved(arg, key, obj);
+
+    gang_flight_key(w->res, key, fk, sizeof(fk));
+    cache_moved(w->gs, fk, obj);
 }
 
 static void on_del(void *arg, const char *key, json_t *old)
 {
-    struct gangs *gs = arg;
+    struct watched *w = arg;
+    struct gangs *gs = w->gs;
+    char fk[GANG_KEY_MAX];
     (void)old;
-    json_object_del(gs->seen_ms, key);
-    json_object_del(gs->told_pod, key);
-    json_object_del(gs->refused, key);
-    cache_moved(gs, key, NULL);
+
+    if (w->res == &gang_pod_resource) {
+        json_object_del(gs->seen_ms, key);
+        json_object_del(gs->told_pod, key);
+    }
+    gang_flight_key(w->res, key, fk, sizeof(fk));
+    json_object_del(gs->refused, fk);
+    cache_moved(gs, fk, NULL);
 }
 
 static void on_synced(void *arg)
 {
-    ((struct gangs *)arg)->dirty = true;
+    ((struct watched *)arg)->gs->dirty = true;
 }
 
 static const ism_kube_handlers_t handlers = {
@@ -262,7 +298,7 @@ static void discovered(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t
         ism_log_error("discovering %s/%s: %s", d->res->group, d->res->version, again.text);
     }
     if (served && !(*d->slot = ism_kube_informer_create(gs->c.kube, d->res, NULL, NULL, NULL,
-                                                          &handlers, gs, &e)))
+                                                          &handlers, &d->watched, &e)))
         ism_log_error("watching %s: %s", d->res->group, e.text);
     if (served)
         ism_log_info("gangs: %s/%s podgroups are served", d->res->group, d->res->version);
@@ -298,7 +334,7 @@ static int discover(struct gangs *gs, struct discovery *d, const ism_kube_resour
 {
     char path[200];
 
-    *d = (struct discovery){ gs, res, slot, NULL };
+    *d = (struct discovery){ .gs = gs, .res = res, .watched = { gs, res }, .slot = slot };
     snprintf(path, sizeof(path), "/apis/%s/%s", res->group, res->version);
     d->call = ism_kube_request_async(gs->c.kube, "GET", path, NULL, NULL, discovered, d, err);
     return d->call ? 0 : -1;
@@ -464,7 +500,7 @@ static json_t *with_condition(const json_t *obj, const char *type, const char *s
     return body;
 }
 
-/* Write a condition of obj (a pod, or a PodGroup), keyed in flight by key. */
+/* Write a condition of obj (a pod, or a PodGroup), "NS/NAME" key. */
 static void write_condition(struct gangs *gs, const ism_kube_resource_t *res, const char *key,
                             const json_t *obj, const char *type, bool ok, const char *reason,
                             const char *why)
@@ -472,7 +508,7 @@ static void write_condition(struct gangs *gs, const ism_kube_resource_t *res, co
     struct writes w = { 0 };
     json_t *body;
 
-    if (json_object_get(gs->in_flight, key) || !gs->c.may_write(gs->c.arg) ||
+    if (in_flight(gs, res, key, false) || !gs->c.may_write(gs->c.arg) ||
         !(body = with_condition(obj, type, ok ? "True" : "False", reason, why)))
         return;
     if (writes_add(&w, WRITE_UPDATE_STATUS, res, meta(obj, "namespace"), meta(obj, "name"), NULL,
@@ -495,15 +531,14 @@ static void set_condition(struct gangs *gs, const char *key, const json_t *pod, 
 static void group_condition(struct gangs *gs, const struct gang *g, bool done, const char *reason,
                             const char *why)
 {
-    char key[400], fkey[420];
+    char key[400];
     const json_t *grp;
 
     if (g->id.source != GANG_WORKLOAD || !gs->workload_groups)
         return;
     snprintf(key, sizeof(key), "%s/%s", g->id.ns, g->id.name);
-    snprintf(fkey, sizeof(fkey), "podgroup:%s", key);
     if ((grp = ism_kube_informer_get(gs->workload_groups, key)))
-        write_condition(gs, &WORKLOAD_GROUPS, fkey, grp, "PodGroupInitiallyScheduled", done,
+        write_condition(gs, &WORKLOAD_GROUPS, key, grp, "PodGroupInitiallyScheduled", done,
                         reason, why);
 }
 
@@ -551,26 +586,26 @@ static void tell(struct gangs *gs, struct gang *g, int flags, const char *type, 
 
 /* ------------------------------------------------------------ writes */
 
-/* The in-flight key of a write: "NS/NAME" for pods and claims (what the
- * plans look up), "podgroup:NS/NAME" for PodGroups. */
-static void write_key(const struct write *w, char *key, size_t size)
+/* The in-flight key of a write (gang_flight_key), and its "NS/NAME". */
+static void write_key(const struct write *w, char *key, size_t size, char *nsname, size_t nsize)
 {
-    snprintf(key, size, "%s%s/%s", w->res == &WORKLOAD_GROUPS ? "podgroup:" : "", w->ns, w->name);
+    snprintf(nsname, nsize, "%s/%s", w->ns, w->name);
+    gang_flight_key(w->res, nsname, key, size);
 }
 
 static void write_done(void *arg, const struct write *w, int rc, const ism_kube_status_t *st,
                        json_t *answer, const ism_error_t *err)
 {
     struct gangs *gs = arg;
-    char key[400];
+    char key[GANG_KEY_MAX], nsname[400];
     (void)st;
 
-    write_key(w, key, sizeof(key));
+    write_key(w, key, sizeof(key), nsname, sizeof(nsname));
     json_object_del(gs->in_flight, key);
     gs->dirty = true;
     if (rc < 0) {
-        ism_log_warn("%s %s: %s failed: %s", w->res == &gang_pod_resource ? "Pod" : "ResourceClaim",
-                     key, write_op_name(w->op), err->text);
+        ism_log_warn("%s %s: %s failed: %s", w->res->resource, nsname, write_op_name(w->op),
+                     err->text);
         if (gs->c.errors)
             (*gs->c.errors)++;
         /* The next passes back off; a write the API refuses as invalid
@@ -582,14 +617,14 @@ static void write_done(void *arg, const struct write *w, int rc, const ism_kube_
         return;
     }
     gs->write_failures = 0;
-    ism_log_debug("%s %s: %s done", w->res->resource, key, write_op_name(w->op));
+    ism_log_debug("%s %s: %s done", w->res->resource, nsname, write_op_name(w->op));
     if (w->op == WRITE_BIND)
         crash_point(gs, "bindings");
     else if (w->op == WRITE_UPDATE_STATUS && w->res == &gang_claim_resource)
         crash_point(gs, "claims");
     if (w->op == WRITE_BIND) {
         /* The answer is a Status: what the pod is now, for the next pass. */
-        json_t *pod = json_deep_copy(ism_kube_informer_get(gs->pods, key));
+        json_t *pod = json_deep_copy(ism_kube_informer_get(gs->pods, nsname));
         json_t *spec = json_object_get(pod, "spec");
         if (spec && json_object_set_new(spec, "nodeName",
                                         json_string(str2(w->obj, "target", "name"))) == 0)
@@ -605,9 +640,9 @@ static void write_done(void *arg, const struct write *w, int rc, const ism_kube_
 
 static void submit_write(struct gangs *gs, const struct write *w)
 {
-    char key[400];
+    char key[GANG_KEY_MAX], nsname[400];
 
-    write_key(w, key, sizeof(key));
+    write_key(w, key, sizeof(key), nsname, sizeof(nsname));
     if (json_object_set_new(gs->in_flight, key, json_true()) < 0)
         return;
     if (apply_submit(gs->c.apply, w, write_done, gs) < 0) {
@@ -630,7 +665,7 @@ static void delete_pod(struct gangs *gs, const char *key, const json_t *pod, int
 {
     struct writes w = { 0 };
 
-    if (*budget <= 0 || deleting(pod) || json_object_get(gs->in_flight, key))
+    if (*budget <= 0 || deleting(pod) || in_flight(gs, &gang_pod_resource, key, false))
         return;
     if (writes_add(&w, WRITE_DELETE, &gang_pod_resource, meta(pod, "namespace"),
                    meta(pod, "name"), meta(pod, "uid"), NULL) == 0) {
@@ -735,16 +770,27 @@ static void submit_job(struct gangs *gs, struct gang *g, const struct gang_pod *
                        const json_t *first_pod, int threads)
 {
     ism_error_t err = ISM_ERROR_INIT;
+    struct gang_defaults defs;
 
-    if (gang_alloc_request(&g->id, pods, npods, first_pod, &gs->c.defaults, threads, &g->alloc,
-                           &err) < 0) {
+    policy_defaults(gs->c.policy, g->id.ns, &gs->c.defaults, &defs);
+    if (gang_alloc_request(&g->id, pods, npods, first_pod, &defs, threads, &g->alloc, &err) < 0) {
         tell(gs, g, TELL_CONDITION, "Warning", "GangUnsupported", "%s", err.text);
         g->phase = FAILED;
         failed(gs, g);
         return;
     }
-    /* Here the next issue's policy (which namespaces may charge which
-     * accounts) checks g->alloc before it reaches Slurm. */
+    /* Which partitions, accounts, qos and time limits the namespace may
+     * use: a refused gang never reaches Slurm. */
+    if (policy_check(gs->c.policy, g->id.ns, &defs, gs->snodes ? gs->snodes->partitions : NULL,
+                     gs->snodes ? gs->snodes->npartitions : 0, &g->alloc.req, &err) < 0) {
+        tell(gs, g, TELL_CONDITION, "Warning", "PolicyRefused",
+             "gang %s: %s; nothing was submitted to Slurm and the pods stay pending",
+             g->id.name, err.text);
+        g->phase = FAILED;
+        gs->st.refused_total++;
+        failed(gs, g);
+        return;
+    }
     snprintf(g->comment, sizeof(g->comment), JOB_COMMENT_FMT, npods, (int)g->shape);
     memset(&g->alloc_call, 0, sizeof(g->alloc_call));
     g->alloc_call.op = ISM_SLURM_ALLOCATE;
@@ -1139,13 +1185,15 @@ static void record_bound(struct gangs *gs, struct gang *g)
  * the refusal is forgotten, so a new commit may try again. */
 static bool refused_write(struct gangs *gs, const struct gang *g, ism_error_t *err)
 {
-    char key[400];
+    char nsname[400], key[GANG_KEY_MAX];
     const char *why;
 
     for (int i = 0; i < g->npods; i++)
         for (int c = -1; c < g->pods[i].nclaims; c++) {
-            snprintf(key, sizeof(key), "%s/%s", g->pods[i].ns,
+            snprintf(nsname, sizeof(nsname), "%s/%s", g->pods[i].ns,
                      c < 0 ? g->pods[i].name : g->pods[i].claims[c].name);
+            gang_flight_key(c < 0 ? &gang_pod_resource : &gang_claim_resource, nsname, key,
+                            sizeof(key));
             if ((why = json_string_value(json_object_get(gs->refused, key)))) {
                 ism_err(err, EINVAL, "the API refused a write: %s", why);
                 json_object_del(gs->refused, key);
@@ -1507,7 +1555,7 @@ static void release_claims(struct gangs *gs, const json_t *busy_claims, int *bud
         if (*budget <= 0)
             break;
         if (!ism_has_finalizer(claim, ISM_GANG_FINALIZER) || json_object_get(busy_claims, key) ||
-            json_object_get(gs->in_flight, key) || json_object_get(gs->fresh, key))
+            in_flight(gs, &gang_claim_resource, key, true))
             continue;
         json_array_foreach(json_object_get(st, "reservedFor"), i, r) {
             char pk[400];
@@ -1743,10 +1791,12 @@ struct gangs *gangs_create(const struct gangs_ctx *ctx, ism_error_t *err)
     if (crash && sscanf(crash, "%15[a-z]=%d", gs->crash_what, &gs->crash_after) != 2)
         gs->crash_after = 0;
     snprintf(fields, sizeof(fields), "spec.schedulerName=%s", ISM_SCHEDULER_NAME);
+    gs->watch_pods = (struct watched){ gs, &gang_pod_resource };
+    gs->watch_claims = (struct watched){ gs, &gang_claim_resource };
     if (!(gs->pods = ism_kube_informer_create(ctx->kube, &gang_pod_resource, NULL, NULL, fields,
-                                              &handlers, gs, err)) ||
+                                              &handlers, &gs->watch_pods, err)) ||
         !(gs->claims = ism_kube_informer_create(ctx->kube, &gang_claim_resource, NULL, NULL, NULL,
-                                                &handlers, gs, err)) ||
+                                                &handlers, &gs->watch_claims, err)) ||
         discover(gs, &gs->discovery[0], &WORKLOAD_GROUPS, &gs->workload_groups, err) < 0 ||
         discover(gs, &gs->discovery[1], &COSCHEDULING_GROUPS, &gs->cosched_groups, err) < 0) {
         gangs_destroy(gs);

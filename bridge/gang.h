@@ -54,6 +54,7 @@
 
 #include "bridge/apply.h"
 #include "bridge/gang_plan.h"
+#include "bridge/policy.h"
 #include "bridge/poolmap.h"
 #include "lib/kube/kube_events.h"
 #include "lib/kube/kube_watch.h"
@@ -70,6 +71,7 @@ struct gangs_ctx {
     void *arg;
     uint64_t *errors;             /* failed passes (may be NULL) */
     struct gang_defaults defaults; /* isthmus.conf's partition, account, ... */
+    const struct policy *policy;   /* GangPolicy lines (policy.h); outlives the gangs */
     uid_t uid;                    /* the Slurm user gang jobs run as */
     gid_t gid;
     int wait_timeout_s;           /* GangWaitTimeout */
@@ -80,6 +82,7 @@ struct gangs_ctx {
 struct gangs_stats {
     uint64_t waiting, pending, committing, bound, failed; /* gangs now */
     uint64_t bound_total, failed_total, submitted_total, ended_total;
+    uint64_t refused_total; /* gangs the GangPolicy or a partition's MaxTime refused */
     /* seconds from the last member's creation to the last binding */
     uint64_t latency_counts[GANG_LATENCY_BUCKETS]; /* cumulative, per bound below */
     double latency_sum;

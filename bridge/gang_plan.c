@@ -1071,9 +1071,21 @@ static const json_t *cached(const json_t *cache, const char *ns, const char *nam
     return json_object_get(cache, key);
 }
 
-static bool busy(const json_t *in_flight, const char *ns, const char *name)
+void gang_flight_key(const ism_kube_resource_t *res, const char *nsname, char *out, size_t size)
 {
-    return in_flight && cached(in_flight, ns, name) != NULL;
+    snprintf(out, size, "%s%s%s:%s", res->group, *res->group ? "/" : "", res->resource, nsname);
+}
+
+static bool busy(const json_t *in_flight, const ism_kube_resource_t *res, const char *ns,
+                 const char *name)
+{
+    char nsname[400], key[GANG_KEY_MAX];
+
+    if (!in_flight)
+        return false;
+    snprintf(nsname, sizeof(nsname), "%s/%s", ns, name);
+    gang_flight_key(res, nsname, key, sizeof(key));
+    return json_object_get(in_flight, key) != NULL;
 }
 
 /* An urgent write that adds our finalizer to claim have: 0, or -1. */
@@ -1104,7 +1116,7 @@ int gang_hold_plan(const json_t *held, const json_t *claims, const json_t *in_fl
         if (!have || !ns || !name || ism_has_finalizer(have, ISM_GANG_FINALIZER))
             continue;
         done = false;
-        if (in_flight && json_object_get(in_flight, key))
+        if (busy(in_flight, &gang_claim_resource, ns, name))
             continue;
         if (plan_finalizer(have, ns, name, out, err) < 0)
             return -1;
@@ -1162,7 +1174,7 @@ int gang_commit_plan(const struct gang_pod *pods, int npods, const struct gang_p
             int rc;
             if (!have)
                 return ism_err(err, EBUSY, "claim %s/%s is gone", p->ns, p->claims[c].name);
-            if (busy(in_flight, p->ns, p->claims[c].name)) {
+            if (busy(in_flight, &gang_claim_resource, p->ns, p->claims[c].name)) {
                 all_claims = false;
                 continue;
             }
@@ -1186,7 +1198,7 @@ int gang_commit_plan(const struct gang_pod *pods, int npods, const struct gang_p
             continue;
         }
         all_bound = false;
-        if (!all_claims || busy(in_flight, p->ns, p->name))
+        if (!all_claims || busy(in_flight, &gang_pod_resource, p->ns, p->name))
             continue;
         json_t *b = gang_binding(p, pool);
         if (!b || writes_add(out, WRITE_BIND, &gang_pod_resource, p->ns, p->name, NULL, b) < 0)
@@ -1227,7 +1239,7 @@ int gang_rollback_plan(const struct gang_pod *pods, int npods, const json_t *cla
             if (!have || !ism_has_finalizer(have, ISM_GANG_FINALIZER))
                 continue;
             done = false;
-            if (busy(in_flight, p->ns, p->claims[c].name))
+            if (busy(in_flight, &gang_claim_resource, p->ns, p->claims[c].name))
                 continue;
             if (ours(have, pods, npods)) {
                 /* allocation and reservation go together, as they came */

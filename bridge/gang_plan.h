@@ -221,10 +221,16 @@ json_t *gang_binding(const struct gang_pod *p, const char *pool);
 extern const ism_kube_resource_t gang_pod_resource;   /* v1 pods */
 extern const ism_kube_resource_t gang_claim_resource; /* resource.k8s.io/v1 resourceclaims */
 
+/* The key of object nsname ("NS/NAME") of resource res in the maps of
+ * writes in flight and of answers: "GROUP/RESOURCE:NS/NAME" ("pods:NS/NAME"
+ * for the core group), since a pod and its claim often share a name. */
+#define GANG_KEY_MAX 600
+void gang_flight_key(const ism_kube_resource_t *res, const char *nsname, char *out, size_t size);
+
 /* The next writes of a placed gang's commit, level-based: call it again
  * after each answer.  claims and pods map "NS/NAME" to the cached objects;
- * in_flight maps "NS/NAME" of objects with a write under way (NULL for
- * none), which get no other.  For each claim of each pod:
+ * in_flight has the gang_flight_key of each object with a write under way
+ * (NULL for none), which gets no other.  For each claim of each pod:
  *   our finalizer missing      -> update: the cached claim with it added
  *   not allocated              -> update-status: gang_claim_status
  *   allocated as planned       -> nothing

@@ -335,6 +335,10 @@ static void gang_metrics(ism_metrics_t *m, const struct bridge *b)
     ism_metric(m, "isthmus_gangs_failed_total", "counter",
                "Gangs refused (by Slurm, or asking what isthmus does not serve).", NULL,
                (double)st.failed_total);
+    ism_metric(m, "isthmus_gangs_refused_total", "counter",
+               "Gang submissions the GangPolicy or a partition's MaxTime refused (never sent to "
+               "Slurm).",
+               NULL, (double)st.refused_total);
     ism_metric(m, "isthmus_gangs_ended_total", "counter",
                "Gang jobs Slurm ended under running pods (scancel, time limit, node failure).",
                NULL, (double)st.ended_total);

@@ -406,11 +406,35 @@ static int index_nodes(ism_slurm_nodes_t *nodes)
     return 0;
 }
 
-/* Give every node the names of the partitions whose node list holds it. */
+/* Slurm's time limits (minutes, INFINITE or NO_VAL for none) as ours. */
+static uint32_t limit_minutes(uint32_t t)
+{
+    return (t == INFINITE || t == NO_VAL) ? ISM_SLURM_UNLIMITED : t;
+}
+
+/* Give every node the names of the partitions whose node list holds it,
+ * and the snapshot the partitions' limits. */
 static int fill_partitions(ism_slurm_nodes_t *nodes, const partition_info_msg_t *parts,
                            ism_error_t *err)
 {
     int rc = 0;
+
+    if (parts && parts->record_count &&
+        !(nodes->partitions = calloc(parts->record_count, sizeof(*nodes->partitions))))
+        return ism_err(err, ENOMEM, "out of memory");
+    for (uint32_t p = 0; parts && p < parts->record_count; p++) {
+        const partition_info_t *part = &parts->partition_array[p];
+        struct ism_slurm_partition *to = &nodes->partitions[nodes->npartitions];
+
+        if (!part->name)
+            continue;
+        if (!(to->name = strdup(part->name)))
+            return ism_err(err, ENOMEM, "out of memory");
+        to->max_time = limit_minutes(part->max_time);
+        to->default_time = limit_minutes(part->default_time);
+        to->is_default = (part->flags & PART_FLAG_DEFAULT) != 0;
+        nodes->npartitions++;
+    }
 
     for (uint32_t p = 0; rc == 0 && parts && p < parts->record_count; p++) {
         const partition_info_t *part = &parts->partition_array[p];
@@ -631,6 +655,9 @@ void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes)
     }
     free(nodes->nodes);
     free(nodes->by_name);
+    for (int p = 0; p < nodes->npartitions; p++)
+        free(nodes->partitions[p].name);
+    free(nodes->partitions);
     free(nodes);
     errno = saved;
 }

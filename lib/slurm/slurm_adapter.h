@@ -82,10 +82,21 @@ struct ism_slurm_node {
                                             snapshots while Extra is unchanged */
 };
 
+/* A partition's limits, as slurmctld has them. */
+struct ism_slurm_partition {
+    char *name;
+    uint32_t max_time;     /* minutes; ISM_SLURM_UNLIMITED: none */
+    uint32_t default_time; /* minutes; ISM_SLURM_UNLIMITED: none (max_time applies) */
+    bool is_default;       /* Default=YES: jobs naming no partition go here */
+};
+#define ISM_SLURM_UNLIMITED UINT32_MAX
+
 typedef struct {
     time_t updated;          /* slurmctld's time of this node table */
     int count;
     struct ism_slurm_node *nodes; /* in slurmctld's order */
+    int npartitions;
+    struct ism_slurm_partition *partitions; /* in slurmctld's order */
     struct ism_slurm_name_index *by_name; /* the adapter's: for ism_slurm_nodes_find */
 } ism_slurm_nodes_t;
 

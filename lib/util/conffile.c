@@ -13,6 +13,7 @@
 struct entry {
     char *value;  /* NULL: not set in any file */
     char *origin; /* "file:line" */
+    struct entry *next; /* ISM_CONFIG_LIST: the next line setting it */
 };
 
 struct ism_config {
@@ -69,6 +70,7 @@ static const char *check_value(const struct ism_config_key *key, const char *val
 
     switch (key->type) {
     case ISM_CONFIG_STRING:
+    case ISM_CONFIG_LIST:
         return value;
     case ISM_CONFIG_INT:
         if (parse_int(value, &n) < 0 || n < key->min || n > key->max) {
@@ -123,8 +125,15 @@ void ism_config_destroy(ism_config_t *cfg)
     if (cfg) {
         int saved_errno = errno;
         for (int i = 0; cfg->entries && i < cfg->nkeys; i++) {
+            struct entry *e = cfg->entries[i].next, *next;
             free(cfg->entries[i].value);
             free(cfg->entries[i].origin);
+            for (; e; e = next) {
+                next = e->next;
+                free(e->value);
+                free(e->origin);
+                free(e);
+            }
         }
         free(cfg->entries);
         free(cfg);
@@ -212,10 +221,12 @@ static int set_value(ism_config_t *cfg, const char *key, char *value, const char
     int i = key_index(cfg, key);
     const char *checked;
     size_t len = strlen(value);
+    struct entry *e;
 
     if (i < 0)
         return ism_err(err, EINVAL, "unknown key '%s'", key);
-    if (cfg->entries[i].value)
+    e = &cfg->entries[i];
+    if (e->value && cfg->schema[i].type != ISM_CONFIG_LIST)
         return ism_err(err, EINVAL, "%s is set twice (first at %s)", cfg->schema[i].name,
                        cfg->entries[i].origin);
     if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
@@ -226,7 +237,14 @@ static int set_value(ism_config_t *cfg, const char *key, char *value, const char
         return ism_err(err, EINVAL, "%s has an empty value", cfg->schema[i].name);
     if (!(checked = check_value(&cfg->schema[i], value, err)))
         return -1;
-    if (!(cfg->entries[i].value = strdup(checked)) || !(cfg->entries[i].origin = strdup(origin)))
+    if (e->value) { /* a further line of a list: at the end of the chain */
+        while (e->next)
+            e = e->next;
+        if (!(e->next = calloc(1, sizeof(*e))))
+            return ism_err(err, ENOMEM, "out of memory");
+        e = e->next;
+    }
+    if (!(e->value = strdup(checked)) || !(e->origin = strdup(origin)))
         return ism_err(err, ENOMEM, "out of memory");
     return 0;
 }
@@ -323,6 +341,32 @@ bool ism_config_get_bool(const ism_config_t *cfg, const char *key)
     if (s)
         (void)ism_config_parse_bool(s, &b);
     return b;
+}
+
+int ism_config_count(const ism_config_t *cfg, const char *key)
+{
+    int i, n = 0;
+
+    if (!cfg || (i = key_index(cfg, key)) < 0 || !cfg->entries[i].value)
+        return 0;
+    for (const struct entry *e = &cfg->entries[i]; e; e = e->next)
+        n++;
+    return n;
+}
+
+const char *ism_config_get_list(const ism_config_t *cfg, const char *key, int n,
+                                const char **origin)
+{
+    const struct entry *e;
+    int i;
+
+    if (!cfg || n < 0 || (i = key_index(cfg, key)) < 0 || !cfg->entries[i].value)
+        return NULL;
+    for (e = &cfg->entries[i]; e && n > 0; e = e->next)
+        n--;
+    if (e && origin)
+        *origin = e->origin;
+    return e ? e->value : NULL;
 }
 
 const char *ism_config_origin(const ism_config_t *cfg, const char *key)

@@ -6,7 +6,8 @@
  * another file in place (relative names are taken from the including file's
  * folder; at most ISM_CONFIG_MAX_DEPTH levels).
  *
- * It is strict because it is our own file: an unknown key, a key set twice,
+ * It is strict because it is our own file: an unknown key, a key set twice
+ * (but for ISM_CONFIG_LIST keys, which collect their lines),
  * a bad value or a line that is not Key=Value is an error naming the file,
  * the line and the key.  Values are checked against the schema while
  * reading, so the getters below cannot fail.
@@ -29,6 +30,8 @@ enum ism_config_type {
     ISM_CONFIG_INT,    /* decimal, within [min, max] */
     ISM_CONFIG_BOOL,   /* yes/no, true/false, on/off, 1/0 */
     ISM_CONFIG_CHOICE, /* one of choices[], any case; stored as listed */
+    ISM_CONFIG_LIST,   /* a string that may be set on many lines, each kept
+                          (ism_config_get_list); its user parses each */
 };
 
 struct ism_config_key {
@@ -54,6 +57,12 @@ void ism_config_destroy(ism_config_t *cfg);
 const char *ism_config_get(const ism_config_t *cfg, const char *key);
 long long ism_config_get_int(const ism_config_t *cfg, const char *key);
 bool ism_config_get_bool(const ism_config_t *cfg, const char *key);
+/* ISM_CONFIG_LIST keys: how many lines set key, and the i-th value (in
+ * file order, Includes in place) with, if origin is not NULL, its
+ * "FILE:LINE".  ism_config_get returns the first. */
+int ism_config_count(const ism_config_t *cfg, const char *key);
+const char *ism_config_get_list(const ism_config_t *cfg, const char *key, int i,
+                                const char **origin);
 /* "FILE:LINE" where key was set, or "default". */
 const char *ism_config_origin(const ism_config_t *cfg, const char *key);
 

@@ -34,6 +34,7 @@ const struct ism_config_key ism_settings_schema[] = {
       .max = 3600 },
     { .name = "ReadyFailingTime", .type = ISM_CONFIG_INT, .default_value = "30", .min = 1,
       .max = 3600 },
+    { .name = "TaintBridgedNodes", .type = ISM_CONFIG_BOOL, .default_value = "yes" },
     /* gangs: pods with schedulerName isthmus as Slurm allocations */
     { .name = "Gangs", .type = ISM_CONFIG_BOOL, .default_value = "yes" },
     { .name = "GangUser", .type = ISM_CONFIG_STRING },
@@ -41,6 +42,7 @@ const struct ism_config_key ism_settings_schema[] = {
     { .name = "GangAccount", .type = ISM_CONFIG_STRING },
     { .name = "GangQOS", .type = ISM_CONFIG_STRING },
     { .name = "GangTimeLimit", .type = ISM_CONFIG_STRING },
+    { .name = "GangPolicy", .type = ISM_CONFIG_LIST },
     { .name = "GangWaitTimeout", .type = ISM_CONFIG_INT, .default_value = "300", .min = 0,
       .max = 86400 },
     { .name = NULL },

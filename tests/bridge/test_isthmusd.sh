@@ -122,6 +122,7 @@ check "claims: finalizer, labels, pool n2, node-local allocation" \
 # --- kube-scheduler must not hand out the job's cores
 free=$((8 - $(oracle_cores "$job" n2 | wc -l)))
 pod_with_cores() { # pod_with_cores NAME COUNT: a pod on n2 asking for COUNT cores of cpu.isthmus.io
+    # (it tolerates the taint of bridged Nodes: kube-scheduler is the oracle here)
     kubectl apply -f - >/dev/null <<EOF
 apiVersion: resource.k8s.io/v1
 kind: ResourceClaim
@@ -137,6 +138,7 @@ kind: Pod
 metadata: {name: $1, namespace: default}
 spec:
   nodeSelector: {kubernetes.io/hostname: n2}
+  tolerations: [{key: isthmus.io/bridged, operator: Exists, effect: NoSchedule}]
   containers: [{name: c, image: local/none, resources: {claims: [{name: cores}]}}]
   resourceClaims: [{name: cores, resourceClaimName: $1}]
 EOF

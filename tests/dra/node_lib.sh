@@ -105,7 +105,8 @@ node_world_up() {
     # --- isthmusd publishes n1's real topology
     "$topo_tool" publish -N n1 >"$dir/publish.log" 2>&1 || bail "isthmus-topology publish -N n1 failed"
     printf '%s\n' "SlurmConf=$SLURM_CONF" "Kubeconfig=$dir/isthmusd.kubeconfig" "HttpListen=127.0.0.1:0" \
-        "PidFile=$dir/isthmusd.pid" "LogLevel=info" "GangUser=nobody" >"$dir/isthmusd.conf"
+        "PidFile=$dir/isthmusd.pid" "LogLevel=info" "GangUser=nobody" \
+        "TaintBridgedNodes=no" >"$dir/isthmusd.conf" # kube-scheduler places the test's pods
     "$isthmusd" --foreground --config "$dir/isthmusd.conf" >"$dir/isthmusd.log" 2>&1 &
     pid[isthmusd]=$!
     ncores=$(hwloc-calc --number-of core machine:0)

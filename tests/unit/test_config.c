@@ -17,6 +17,7 @@ static const struct ism_config_key schema[] = {
     { .name = "Count", .type = ISM_CONFIG_INT, .default_value = "3", .min = 1, .max = 100 },
     { .name = "Enabled", .type = ISM_CONFIG_BOOL, .default_value = "no" },
     { .name = "Colour", .type = ISM_CONFIG_CHOICE, .choices = colours },
+    { .name = "Rule", .type = ISM_CONFIG_LIST },
     { .name = NULL },
 };
 
@@ -157,6 +158,38 @@ START_TEST(include_error_names_both_files)
 }
 END_TEST
 
+/* A list key collects its lines in file order, Includes in place, each
+ * with its origin; other keys stay single. */
+START_TEST(list_key)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    const char *origin = NULL;
+    ism_config_t *cfg;
+    char *path;
+
+    write_file("more.conf", "Rule=second x\n", 14);
+    path = write_file("list.conf", "Rule=first\nInclude more.conf\nName=n\nrule = third\n", 48);
+    cfg = ism_config_load(path, schema, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.text);
+    ck_assert_int_eq(ism_config_count(cfg, "Rule"), 3);
+    ck_assert_str_eq(ism_config_get_list(cfg, "Rule", 0, &origin), "first");
+    ck_assert_ptr_nonnull(strstr(origin, "list.conf:1"));
+    ck_assert_str_eq(ism_config_get_list(cfg, "rule", 1, &origin), "second x");
+    ck_assert_ptr_nonnull(strstr(origin, "more.conf:1"));
+    ck_assert_str_eq(ism_config_get_list(cfg, "Rule", 2, NULL), "third");
+    ck_assert_ptr_null(ism_config_get_list(cfg, "Rule", 3, NULL));
+    ck_assert_ptr_null(ism_config_get_list(cfg, "Rule", -1, NULL));
+    ck_assert_str_eq(ism_config_get(cfg, "Rule"), "first");
+    ck_assert_int_eq(ism_config_count(cfg, "Name"), 1);
+    ck_assert_int_eq(ism_config_count(cfg, "Count"), 0);
+    ck_assert_int_eq(ism_config_count(NULL, "Rule"), 0);
+    ism_config_destroy(cfg);
+    path = write_file("empty.conf", "Rule=a\nRule=\n", 13);
+    ck_assert_ptr_null(ism_config_load(path, schema, &err));
+    ck_assert_ptr_nonnull(strstr(err.text, "empty.conf:2: Rule has an empty value"));
+}
+END_TEST
+
 START_TEST(hostile_lines)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -224,6 +257,7 @@ int main(void)
     tcase_add_loop_test(tc, load_bad, 0, ARRAY_SIZE(bad));
     tcase_add_test(tc, include_relative);
     tcase_add_test(tc, include_error_names_both_files);
+    tcase_add_test(tc, list_key);
     tcase_add_test(tc, hostile_lines);
     tcase_add_test(tc, null_and_missing);
     tcase_add_test(tc, example_file_loads);

@@ -600,7 +600,9 @@ START_TEST(commit_and_rollback)
     ck_assert_uint_eq(w.n, 0);
 
     /* nothing twice: an object with a write in flight gets no other */
-    json_t *fl = json_pack("{s:b, s:b}", "ns/p0", 1, "ns/p1", 1);
+    /* (pods share their claims' names: only the claims are in flight) */
+    json_t *fl = json_pack("{s:b, s:b}", "resource.k8s.io/resourceclaims:ns/p0", 1,
+                           "resource.k8s.io/resourceclaims:ns/p1", 1);
     json_t *fresh = json_deep_copy(snapshot);
     ck_assert_int_eq(gang_commit_plan(gp, 3, pl, &node, fresh, pods, fl, &w, &err), 0);
     ck_assert_uint_eq(w.n, 1);
@@ -663,7 +665,8 @@ START_TEST(hold)
 {
     ism_error_t err = ISM_ERROR_INIT;
     json_t *held = json_pack("{s:b, s:b, s:b, s:b}", "ns/a", 1, "ns/b", 1, "ns/c", 1, "ns/gone", 1);
-    json_t *claims = json_object(), *fl = json_pack("{s:b}", "ns/c", 1);
+    json_t *claims = json_object();
+    json_t *fl = json_pack("{s:b, s:b}", "resource.k8s.io/resourceclaims:ns/c", 1, "pods:ns/a", 1);
     struct writes w = { 0 };
     const char *names[] = { "a", "b", "c" };
     char key[16];
@@ -698,6 +701,13 @@ START_TEST(hold)
     ck_assert_int_eq(gang_hold_plan(NULL, claims, NULL, &w, &err), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(gang_hold_plan(claims, claims, NULL, NULL, &err), -1);
+    {
+        char fk[GANG_KEY_MAX];
+        gang_flight_key(&gang_pod_resource, "ns/a", fk, sizeof(fk));
+        ck_assert_str_eq(fk, "pods:ns/a");
+        gang_flight_key(&gang_claim_resource, "ns/a", fk, sizeof(fk));
+        ck_assert_str_eq(fk, "resource.k8s.io/resourceclaims:ns/a");
+    }
     json_decref(held);
     json_decref(claims);
     json_decref(fl);

@@ -3,6 +3,9 @@
  * the claim, map cores to cpus and nodes, write the CDI spec and the
  * checkpoint (each fsync'ed), as a new claim each time; and prepare of a
  * claim already prepared (the kubelet's retries, a restarted plugin).
+ * Each claim is unprepared before the next, so the checkpoint holds one
+ * claim at most; then N more claims are prepared and kept, so the
+ * checkpoint, rewritten whole by each prepare, grows to N claims.
  *
  *   bench_dra [DIR] [N]     DIR: where specs and checkpoint go (a temp dir)
  */
@@ -29,12 +32,13 @@ int main(int argc, char **argv)
     ism_error_t err = ISM_ERROR_INIT;
     ism_topo_t *topo = ism_topo_from_synthetic("pack:2 numa:2 core:16 pu:2", &err);
     double *fresh = calloc((size_t)n, sizeof(double)), *again = calloc((size_t)n, sizeof(double));
+    double *kept = calloc((size_t)n, sizeof(double)), tail;
     struct ism_node_opts o = { state, cdi, "/usr/sbin/isthmus-oci-hook", ISM_DRA_DRIVER, "n1", NULL };
     char results[8192] = "", *json;
     const struct ism_prepared *p;
     ism_node_t *node;
 
-    if (!dir || !topo || !fresh || !again || n < 2) {
+    if (!dir || !topo || !fresh || !again || !kept || n < 2) {
         fprintf(stderr, "bench_dra: %s\n", err.text[0] ? err.text : "setup failed");
         return 1;
     }
@@ -49,7 +53,7 @@ int main(int argc, char **argv)
         snprintf(results + strlen(results), sizeof(results) - strlen(results),
                  "%s{\"request\":\"cpus\",\"driver\":\"cpu.isthmus.io\",\"pool\":\"n1\","
                  "\"device\":\"core-%d\"}", k ? "," : "", k * 2);
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < 2 * n; i++) {
         double t0;
 
         snprintf(uid, sizeof(uid), "bench-%08d-0000-0000-0000-000000000000", i);
@@ -61,6 +65,12 @@ int main(int argc, char **argv)
         if (ism_node_prepare(node, "ns", "c", uid, json, strlen(json), &p, &err) < 0) {
             fprintf(stderr, "bench_dra: %s\n", err.text);
             return 1;
+        }
+        if (i >= n) {
+            /* Kept: the checkpoint now holds i - n + 1 claims. */
+            kept[i - n] = now() - t0;
+            free(json);
+            continue;
         }
         fresh[i] = now() - t0;
         t0 = now();
@@ -79,10 +89,16 @@ int main(int argc, char **argv)
            pct(fresh, n, 0.5) * 1e3, pct(fresh, n, 0.99) * 1e3, n);
     printf("prepare, claim already prepared:              p50 %.3f ms  p99 %.3f ms\n",
            pct(again, n, 0.5) * 1e3, pct(again, n, 0.99) * 1e3);
+    /* The last tenth first, while kept[] is in order of checkpoint size. */
+    tail = pct(kept + n - n / 10, n / 10 > 0 ? n / 10 : 1, 0.5);
+    printf("prepare, new claim, 0 to %d claims kept:     p50 %.3f ms  p99 %.3f ms  "
+           "(p50 of the last tenth %.3f ms)\n",
+           n - 1, pct(kept, n, 0.5) * 1e3, pct(kept, n, 0.99) * 1e3, tail * 1e3);
     ism_node_destroy(node);
     ism_topo_destroy(topo);
     free(fresh);
     free(again);
+    free(kept);
     if (argc <= 1) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         return system(cmd) == 0 ? 0 : 1;

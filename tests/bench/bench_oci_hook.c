@@ -3,6 +3,7 @@
  * its exit with the cpuset written, on a real cgroup of this kernel.
  *
  *   bench_oci_hook HOOK [N]      (root; cgroup v1 cpuset, or v2 with cpuset)
+ *   bench_oci_hook --wrap LOG HOOK ARG...
  *
  * The container is played by a child parked in a cgroup made for the
  * bench (the cpuset v1 hierarchy, else a cgroup2 child with the cpuset
@@ -11,6 +12,12 @@
  * one changes cpuset.cpus; memory nodes are the online ones.  Prints p50,
  * p99 and the largest time of N runs (default 500); the first 10 runs
  * warm the caches and are not counted.
+ *
+ * With --wrap it is itself the hook a runtime runs (tests/bench/
+ * oci_hook_runc.sh puts it in runc's createRuntime hooks): it runs HOOK
+ * with ARG... (ARG[0] its argv[0]) on the same stdin, so HOOK reads the
+ * runtime's own OCI state and writes the real container's cgroup, appends
+ * the seconds from fork to exit as a line to LOG and exits as HOOK did.
  */
 #include <config.h>
 #include <errno.h>
@@ -120,6 +127,34 @@ static double run_hook(const char *hook, pid_t pid, const char *cpus, const char
     return t1 - t0;
 }
 
+static int wrap(int argc, char **argv)
+{
+    int status;
+    double t0;
+    pid_t child;
+    FILE *log;
+
+    if (argc < 5) {
+        fprintf(stderr, "usage: bench_oci_hook --wrap LOG HOOK ARG...\n");
+        return 2;
+    }
+    t0 = now();
+    if ((child = fork()) < 0)
+        return 1;
+    if (child == 0) {
+        execv(argv[3], argv + 4);
+        _exit(127);
+    }
+    if (waitpid(child, &status, 0) < 0)
+        return 1;
+    t0 = now() - t0;
+    if ((log = fopen(argv[2], "a"))) {
+        fprintf(log, "%.9f\n", t0);
+        fclose(log);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 static double pct(double *v, int n, double p)
 {
     qsort(v, (size_t)n, sizeof(*v), cmp_double);
@@ -134,6 +169,8 @@ int main(int argc, char **argv)
     double *t = NULL, p50, p99;
     pid_t parked = -1;
 
+    if (hook && strcmp(hook, "--wrap") == 0)
+        return wrap(argc, argv);
     if (!hook || n < 2) {
         fprintf(stderr, "usage: bench_oci_hook HOOK [N]\n");
         return 2;

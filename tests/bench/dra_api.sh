@@ -4,16 +4,21 @@
 #
 #   tests/bench/dra_api.sh BUILDDIR [N]        (N claims, default 300)
 #
-# On a private control plane (tests/world/k8s), N ResourceClaims of 32
+# On a private control plane (tests/world/k8s), 2N ResourceClaims of 32
 # cores each are made and allocated to node n1 of a 64-core, 4-NUMA-node
 # machine (an hwloc synthetic topology, cores 0, 2, ... 62).  The plugin
 # is driven through its gRPC socket by the stand-in kubelet client built
-# from the kubelet's own stubs (tests/dra/kubelet-client): each claim is
-# prepared once, a call per claim, the plugin reading it from the API
-# server; then each is prepared again, the plugin answering from its
-# checkpoint.  Latencies are the client's, from the call to the answer.
+# from the kubelet's own stubs (tests/dra/kubelet-client), a call per
+# claim; latencies are the client's, from the call to the answer.
+#  - cycle: N claims in turn, each prepared (the plugin reads it from the
+#    API server), prepared again (from its checkpoint) and unprepared, so
+#    the checkpoint holds one claim at most, as on a node where claims
+#    come and go (two claims of 32 cores fill this machine);
+#  - keep: N other claims prepared one after the other and kept, then
+#    each prepared again: the checkpoint, rewritten whole by each
+#    prepare, grows to N claims (far more than fit on one node).
 # The plugin's VmRSS and VmHWM (/proc/PID/status) are read idle after
-# start, with the N claims prepared, and after they are unprepared.
+# start, after the cycle, with the N claims kept and after unprepare.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -44,7 +49,7 @@ kubectl create namespace ns >/dev/null || die "kubectl cannot create a namespace
 
 # The claims, made in one request and allocated in one status update.
 devices=$(seq -f core-%g 0 2 62 | jq -R '{request: "cpus", driver: "cpu.isthmus.io", pool: "n1", device: .}' | jq -sc .)
-jq -n --argjson n "$n" '{apiVersion: "v1", kind: "List", items: [range($n) | {
+jq -n --argjson n "$((2 * n))" '{apiVersion: "v1", kind: "List", items: [range($n) | {
     apiVersion: "resource.k8s.io/v1", kind: "ResourceClaim",
     metadata: {name: "c\(.)", namespace: "ns", labels: {"isthmus.io/slurm-job": "4242"}},
     spec: {devices: {requests: [{name: "cpus", exactly: {deviceClassName: "cpu.isthmus.io",
@@ -55,7 +60,7 @@ kubectl -n ns get resourceclaims -o json |
     kubectl replace --subresource=status -f - >/dev/null || die "cannot allocate the claims"
 mapfile -t claims < <(kubectl -n ns get resourceclaims -o json |
     jq -r '.items[] | select(.status.allocation) | "ns/\(.metadata.name)/\(.metadata.uid)"')
-[ "${#claims[@]}" -eq "$n" ] || die "${#claims[@]} of $n claims allocated"
+[ "${#claims[@]}" -eq "$((2 * n))" ] || die "${#claims[@]} of $((2 * n)) claims allocated"
 
 lstopo-no-graphics --input "pack:2 numa:2 core:16 pu:2" --of xml "$dir/64.xml"
 reg=$dir/registry/cpu.isthmus.io-reg.sock
@@ -73,14 +78,20 @@ done
 ((i < 600)) || die "the plugin did not answer in 60 s"
 mem() { awk '/^VmRSS|^VmHWM/ {printf "%s %s %s  ", $1, $2, $3}' "/proc/$pid/status"; }
 
-echo "# kubelet plugin, $n claims of 32 cores, 64-core 4-node machine, real kube-apiserver"
+echo "# kubelet plugin, claims of 32 cores, 64-core 4-node machine, real kube-apiserver"
 sleep 1
-echo "RSS idle after start:          $(mem)"
-out=$("$client" bench-claims "$dra" "${claims[@]}") || die "bench-claims failed"
-echo "$out" | jq -r '"prepare, new claim (API read):  p50 \(.new_p50_ms) ms  p99 \(.new_p99_ms) ms  max \(.new_max_ms) ms  (n=\(.n))",
-    "prepare, already prepared:     p50 \(.again_p50_ms) ms  p99 \(.again_p99_ms) ms  max \(.again_max_ms) ms"'
-echo "RSS with $n claims prepared:  $(mem)"
-"$client" unprepare "$dra" "${claims[@]}" >"$dir/unprepare.json" || die "unprepare failed"
+echo "RSS idle after start:             $(mem)"
+show() {
+    jq -r --arg what "$1" '"prepare, new claim (API read), \($what):  p50 \(.new_p50_ms) ms  p99 \(.new_p99_ms) ms  max \(.new_max_ms) ms  (n=\(.n))",
+        "prepare, already prepared, \($what):      p50 \(.again_p50_ms) ms  p99 \(.again_p99_ms) ms  max \(.again_max_ms) ms"'
+}
+out=$("$client" bench-claims "$dra" cycle "${claims[@]:0:n}") || die "bench-claims cycle failed"
+echo "$out" | show "cycle"
+echo "RSS after $n prepare/unprepare:  $(mem)"
+out=$("$client" bench-claims "$dra" keep "${claims[@]:n}") || die "bench-claims keep failed"
+echo "$out" | show "keep "
+echo "RSS with $n claims prepared:     $(mem)"
+"$client" unprepare "$dra" "${claims[@]:n}" >"$dir/unprepare.json" || die "unprepare failed"
 [ "$(jq '[.[] | select(.error != "")] | length' "$dir/unprepare.json")" = 0 ] || die "unprepare: $(head -c 300 "$dir/unprepare.json")"
 [ -z "$(ls "$dir/cdi")" ] || die "specs left after unprepare"
-echo "RSS after unprepare of all:    $(mem)"
+echo "RSS after unprepare of all:       $(mem)"

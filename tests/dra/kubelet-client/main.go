@@ -11,10 +11,12 @@
 //	kubelet-client bench DRA_SOCK N NS/NAME/UID
 //	    N times: unprepare, prepare (the plugin reads the claim), prepare
 //	    again (from its checkpoint); prints the latencies' p50 and p99.
-//	kubelet-client bench-claims DRA_SOCK NS/NAME/UID...
-//	    prepares each claim once, one call each (the plugin reads it from
-//	    the API server), then each again (from its checkpoint); prints the
-//	    latencies' p50 and p99 and leaves the claims prepared.
+//	kubelet-client bench-claims DRA_SOCK cycle|keep NS/NAME/UID...
+//	    a call per claim: prepare (the plugin reads it from the API
+//	    server), then prepare again (from its checkpoint); with cycle,
+//	    each claim is unprepared before the next, with keep the claims
+//	    are all prepared first, then all again, and left prepared.
+//	    Prints the latencies' p50, p99 and largest.
 //
 // Exits 1 with the gRPC status on stderr when a call fails.
 package main
@@ -188,11 +190,11 @@ func main() {
 		show(map[string]any{"n": n, "read_p50_ms": pct(fresh, 0.5), "read_p99_ms": pct(fresh, 0.99),
 			"known_p50_ms": pct(again, 0.5), "known_p99_ms": pct(again, 0.99)})
 	case "bench-claims":
-		if len(args) < 2 {
-			die("bench-claims: NS/NAME/UID... (at least two)")
+		if len(args) < 3 || (args[0] != "cycle" && args[0] != "keep") {
+			die("bench-claims: cycle|keep NS/NAME/UID... (at least two)")
 		}
 		c := drav1.NewDRAPluginClient(conn)
-		cl := claims(args)
+		cl := claims(args[1:])
 		call := func(one *drav1.Claim) float64 {
 			t := time.Now()
 			r, err := c.NodePrepareResources(ctx, &drav1.NodePrepareResourcesRequest{Claims: []*drav1.Claim{one}})
@@ -207,9 +209,21 @@ func main() {
 		var fresh, again []float64
 		for _, one := range cl {
 			fresh = append(fresh, call(one))
+			if args[0] == "cycle" {
+				again = append(again, call(one))
+				r, err := c.NodeUnprepareResources(ctx, &drav1.NodeUnprepareResourcesRequest{Claims: []*drav1.Claim{one}})
+				if err != nil {
+					fail(err)
+				}
+				if e := r.Claims[one.Uid].GetError(); e != "" {
+					die("unprepare %s/%s: %s", one.Namespace, one.Name, e)
+				}
+			}
 		}
-		for _, one := range cl {
-			again = append(again, call(one))
+		if args[0] == "keep" {
+			for _, one := range cl {
+				again = append(again, call(one))
+			}
 		}
 		show(map[string]any{"n": len(cl), "new_p50_ms": pct(fresh, 0.5), "new_p99_ms": pct(fresh, 0.99),
 			"new_max_ms": pct(fresh, 1), "again_p50_ms": pct(again, 0.5), "again_p99_ms": pct(again, 0.99),

@@ -947,6 +947,28 @@ static void hold(struct gangs *gs, struct gang *g, int *budget)
     json_decref(claims);
 }
 
+/* While a gang waits for its members, it holds the claims of those it has,
+ * so that the last member's arrival leaves few writes to the commit.  A
+ * member gone takes its claims out of the hold, and release_claims drops
+ * the finalizer from them. */
+static void hold_members(struct gangs *gs, struct gang *g, int *budget)
+{
+    json_t *claims = ism_kube_informer_cache(gs->claims), *held = json_object(), *k;
+    size_t i;
+
+    if (!held)
+        return;
+    json_array_foreach(g->members, i, k) {
+        const json_t *pod = view(gs, gs->pods, json_string_value(k));
+        if (pod && !pod_finished(pod) && !deleting(pod) &&
+            gang_pod_claim_keys(pod, claims, held) < 0)
+            ism_log_error("gang %s: out of memory", g->id.key);
+    }
+    json_decref(g->held);
+    g->held = held;
+    hold(gs, g, budget);
+}
+
 /* Remember the claims of the pods a submission asks for (hold). */
 static void remember_claims(struct gang *g, const struct gang_pod *pods, int npods)
 {
@@ -980,8 +1002,11 @@ static void step_waiting(struct gangs *gs, struct gang *g, int *budget)
             return;
         g->job_seq = 0;
     }
-    if (live == 0)
+    if (live == 0) {
+        json_decref(g->held); /* nothing left to hold for */
+        g->held = NULL;
         return;
+    }
     if (g->phase == FAILED) {
         members_sig(gs, g, sig);
         if (strcmp(sig, g->failed_sig) == 0 && ism_kube_now_ms() < g->not_before) {
@@ -993,6 +1018,8 @@ static void step_waiting(struct gangs *gs, struct gang *g, int *budget)
         tell(gs, g, TELL_ONCE, "Normal", "GangWaiting", "waiting for PodGroup %s/%s (%s)",
              g->id.ns, g->id.name,
              g->id.source == GANG_WORKLOAD ? WORKLOAD_GROUPS.group : COSCHEDULING_GROUPS.group);
+        g->phase = WAITING;
+        hold_members(gs, g, budget);
         return;
     }
     if (live < g->min) {
@@ -1005,6 +1032,7 @@ static void step_waiting(struct gangs *gs, struct gang *g, int *budget)
                 oldest = json_integer_value(t);
         }
         g->phase = WAITING;
+        hold_members(gs, g, budget);
         if (oldest >= 0 && gs->c.wait_timeout_s > 0 &&
             ism_kube_now_ms() - oldest >= (int64_t)gs->c.wait_timeout_s * 1000) {
             tell(gs, g, TELL_CONDITION, "Warning", "GangTimeout",
@@ -1554,8 +1582,14 @@ static void release_claims(struct gangs *gs, const json_t *busy_claims, int *bud
         json_t *body;
         if (*budget <= 0)
             break;
-        if (!ism_has_finalizer(claim, ISM_GANG_FINALIZER) || json_object_get(busy_claims, key) ||
+        if (!ism_has_finalizer(claim, ISM_GANG_FINALIZER) ||
             in_flight(gs, &gang_claim_resource, key, true))
+            continue;
+        /* A claim being deleted that holds nothing is let go even when a
+         * gang counts on it: our finalizer must not keep it. */
+        if (json_object_get(busy_claims, key) &&
+            !(deleting(claim) && !json_object_get(st, "allocation") &&
+              !json_array_size(json_object_get(st, "reservedFor"))))
             continue;
         json_array_foreach(json_object_get(st, "reservedFor"), i, r) {
             char pk[400];
@@ -1597,8 +1631,8 @@ static json_t *busy_claims(const struct gangs *gs)
 
     for (int i = 0; busy && i < gs->n; i++) {
         const struct gang *g = gs->v[i];
-        if (g->held && (g->submitting || g->job_id))
-            json_object_update(busy, g->held); /* held while Slurm decides */
+        if (g->held && (g->submitting || g->job_id || g->phase == WAITING))
+            json_object_update(busy, g->held); /* held for the members, or while Slurm decides */
         if (g->phase != COMMITTING && g->phase != UNDOING && g->phase != BOUND)
             continue;
         for (int p = 0; p < g->npods; p++)

@@ -1088,6 +1088,47 @@ static bool busy(const json_t *in_flight, const ism_kube_resource_t *res, const 
     return json_object_get(in_flight, key) != NULL;
 }
 
+/* Whether claim obj asks isthmus for something: one of its requests uses
+ * our DeviceClass (the others are refused when the gang is submitted). */
+static bool asks_isthmus(const json_t *obj)
+{
+    const json_t *jr;
+    size_t i;
+
+    json_array_foreach(json_object_get(json_object_get(json_object_get(obj, "spec"), "devices"),
+                                       "requests"), i, jr) {
+        const char *cls = str_at(jr, "exactly", "deviceClassName");
+        if (cls && strcmp(cls, ISM_DRIVER) == 0)
+            return true;
+    }
+    return false;
+}
+
+int gang_pod_claim_keys(const json_t *pod, const json_t *claims, json_t *out)
+{
+    const json_t *pc, *obj;
+    const char *ns = str_at(pod, "metadata", "namespace"), *name;
+    char key[400];
+    size_t i;
+    int n = 0;
+
+    if (!json_is_object(out) || !ns)
+        return -1;
+    json_array_foreach(json_object_get(json_object_get(pod, "spec"), "resourceClaims"), i, pc) {
+        if (!(name = pod_claim_name(pod, pc, NULL)))
+            continue; /* not made from its template yet */
+        snprintf(key, sizeof(key), "%s/%s", ns, name);
+        obj = json_object_get(claims, key);
+        if (!obj || str_at(obj, "metadata", "deletionTimestamp") ||
+            json_object_get(json_object_get(obj, "status"), "allocation") || !asks_isthmus(obj))
+            continue;
+        if (json_object_set_new(out, key, json_true()) < 0)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
 /* An urgent write that adds our finalizer to claim have: 0, or -1. */
 static int plan_finalizer(const json_t *have, const char *ns, const char *name,
                           struct writes *out, ism_error_t *err)

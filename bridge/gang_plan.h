@@ -250,6 +250,13 @@ int gang_commit_plan(const struct gang_pod *pods, int npods, const struct gang_p
                      const struct gang_node *nodes, const json_t *claims, const json_t *pods_cache,
                      const json_t *in_flight, struct writes *out, ism_error_t *err);
 
+/* The claims of pod that a gang holds while it waits for its members and
+ * while Slurm decides (gang_hold_plan): added to out as "NS/NAME" keys,
+ * those that exist in claims, are not being deleted, are not allocated and
+ * ask for cpu.isthmus.io devices.  Returns how many were added, or -1 (bad
+ * arguments, out of memory). */
+int gang_pod_claim_keys(const json_t *pod, const json_t *claims, json_t *out);
+
 /* The writes that put our finalizer on the claims a gang will allocate,
  * while Slurm decides, so the commit that follows the grant is one status
  * write per claim and one binding per pod.  held is a JSON object whose

@@ -107,6 +107,16 @@ YAML
 YAML
     done
 }
+# Each watch event as one line: TIME ["TYPE","NAME","NODE",CLAIM-STATUSES]
+stamp='
+import json, sys, time
+for line in sys.stdin:
+    e = json.loads(line)
+    o = e.get("object", {})
+    st = (o.get("status") or {}).get("resourceClaimStatuses") or []
+    print("%.6f %s" % (time.time(), json.dumps([e.get("type"), o.get("metadata", {}).get("name"),
+          (o.get("spec") or {}).get("nodeName") or "", len(st)], separators=(",", ":"))))
+'
 mutating() {
     kubectl get --raw /metrics | awk '/^apiserver_request_total\{/ && /verb="(POST|PUT|PATCH|DELETE)"/ {s += $NF} END {printf "%d\n", s}'
 }
@@ -117,10 +127,8 @@ one_run() {
     local kind=$1 ns=b-$1-$2 sched w0 r0 r1 i0 i1 t
     sched=$([[ $kind == isthmus ]] && echo isthmus || echo default-scheduler)
     kubectl create namespace "$ns" >/dev/null
-    kubectl get pods -n "$ns" -w --output-watch-events -o json 2>/dev/null |
-        jq --unbuffered -c '[.type, .object.metadata.name, (.object.spec.nodeName // ""),
-                            (.object.status.resourceClaimStatuses // [] | length)]' |
-        while read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done >"$dir/watch-$ns" &
+    # The raw watch: kubectl get -w was seen to stop printing mid-run.
+    kubectl get --raw "/api/v1/namespaces/$ns/pods?watch=true" 2>/dev/null | python3 -u -c "$stamp" >"$dir/watch-$ns" &
     w0=$!
     sleep 1 # the watch is established
     r0=$(mutating) i0=$(isthmus_writes)
@@ -131,15 +139,16 @@ one_run() {
     fi
     sleep 1 # the last events reach the watch
     r1=$(mutating) i1=$(isthmus_writes)
-    kill "$w0" 2>/dev/null
-    # Each line: TIME ["TYPE","NAME","NODE",CLAIM-STATUSES]
-    t=$(awk -v direct=$([[ $claims == direct ]] && echo 1 || echo 0) '
+    pkill -f "namespaces/$ns/pods[?]watch=true" 2>/dev/null; kill "$w0" 2>/dev/null
+    t=$(awk -v pods="$pods" -v direct=$([[ $claims == direct ]] && echo 1 || echo 0) '
              { n = split($2, f, ","); name = f[2]
                if (f[1] == "[\"ADDED\"") last_add = $1
                if (!(name in ready) && (direct || f[4] + 0 > 0)) { ready[name] = $1; last_ready = $1 }
-               if (f[3] != "\"\"" && !(name in bound)) { bound[name] = $1; last_bind = $1 } }
+               if (f[3] != "\"\"" && !(name in bound)) { bound[name] = $1; last_bind = $1; nb++ } }
              END { from = last_ready > last_add ? last_ready : last_add
-                   printf "%.3f %.3f", last_bind - last_add, last_bind - from }' "$dir/watch-$ns")
+                   if (nb != pods) { print "the watch missed bindings"; exit 1 }
+                   printf "%.3f %.3f", last_bind - last_add, last_bind - from }' "$dir/watch-$ns") ||
+        { echo "# $kind run $2: $t; the world is kept" >&2; return 1; }
     awk -v k="$kind" -v t="${t% *}" -v own="${t#* }" -v r=$((r1 - r0)) -v i=$((i1 - i0)) -v n="$pods" \
         'BEGIN {printf "%s %s %.1f %.1f %s\n", k, t, r / n, i / n, own}'
     # There is no kubelet to confirm a graceful deletion: force it, as

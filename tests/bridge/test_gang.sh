@@ -317,6 +317,27 @@ done >>"$dir/apply.log" 2>&1
 ok_if "a gang whose claims are named as their pods is bound" until_ok all_bound same 3
 ok_if "... as one job, each claim aligned, the cores Slurm's" check_gang same k8s:same/s 3
 
+# ------------------------------------------------------------ 5c. held while waiting
+# A waiting gang puts isthmusd's finalizer on its members' claims early (the
+# commit is then shorter); a member that leaves takes its claim out of the
+# hold, and a claim deleted meanwhile is not kept by the finalizer.
+namespace hold
+for ((i = 0; i < 3; i++)); do
+    claim hold "h-$i" 2 resource.kubernetes.io/numaNode
+    pod hold "h-$i" "claim:h-$i" "  annotations: {isthmus.io/gang: h, isthmus.io/gang-size: \"4\"}"
+done >>"$dir/apply.log" 2>&1
+finalized() { kubectl get resourceclaim -n hold "$1" -o json | jq -e '.metadata.finalizers // [] | index("isthmus.io/gang")' >/dev/null; }
+ok_if "a waiting gang holds its members' claims" \
+    until_ok eval 'finalized h-0 && finalized h-1 && finalized h-2'
+kubectl delete pod -n hold h-1 --force --grace-period=0 >>"$dir/apply.log" 2>&1
+ok_if "... a member deleted: its claim is let go" until_ok eval '! finalized h-1'
+kubectl delete resourceclaim -n hold h-2 --wait=false >>"$dir/apply.log" 2>&1
+ok_if "... a held claim deleted: it goes" \
+    until_ok eval '! kubectl get resourceclaim -n hold h-2 >/dev/null 2>&1'
+check "... nothing was submitted to Slurm" "$(gang_job k8s:hold/h)" ""
+kubectl delete pods -n hold --all --force --grace-period=0 >>"$dir/apply.log" 2>&1
+ok_if "... the gang gone: no claim keeps the finalizer" until_ok eval '! finalized h-0'
+
 # ------------------------------------------------------------ 6. larger than the cluster
 # 20 pods of 32 cores (64 cpus): a node holds 6 such tasks, the cluster 18.
 namespace huge

@@ -714,6 +714,52 @@ START_TEST(hold)
 }
 END_TEST
 
+/* The claims a waiting gang holds for a pod: ours, made, not deleting,
+ * not allocated; a template's claim only once it is made. */
+START_TEST(pod_claim_keys)
+{
+    json_t *claims = json_object(), *out = json_object();
+    json_t *pod = json_pack(
+        "{s:{s:s, s:s}, s:{s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, "
+        "{s:s, s:s}, {s:s, s:s}]}, s:{s:[{s:s, s:s}]}}",
+        "metadata", "name", "p", "namespace", "ns",
+        "spec", "resourceClaims",
+        "name", "a", "resourceClaimName", "mine",
+        "name", "b", "resourceClaimName", "gpu",
+        "name", "c", "resourceClaimName", "going",
+        "name", "d", "resourceClaimName", "taken",
+        "name", "e", "resourceClaimName", "absent",
+        "name", "f", "resourceClaimTemplateName", "t",
+        "name", "g", "resourceClaimTemplateName", "t",
+        "status", "resourceClaimStatuses", "name", "f", "resourceClaimName", "p-f-x");
+    const char *cls[] = { "mine", ISM_DRIVER, "gpu", "gpu.example.com", "going", ISM_DRIVER,
+                          "taken", ISM_DRIVER, "p-f-x", ISM_DRIVER };
+    char key[32];
+
+    for (size_t i = 0; i < sizeof(cls) / sizeof(*cls); i += 2) {
+        snprintf(key, sizeof(key), "ns/%s", cls[i]);
+        json_object_set_new(claims, key,
+                            json_pack("{s:{s:s}, s:{s:{s:[{s:s, s:{s:s}}]}}}", "metadata", "name",
+                                      cls[i], "spec", "devices", "requests", "name", "r",
+                                      "exactly", "deviceClassName", cls[i + 1]));
+    }
+    json_object_set_new(json_object_get(json_object_get(claims, "ns/going"), "metadata"),
+                        "deletionTimestamp", json_string("2026-12-07T00:00:00Z"));
+    json_object_set_new(json_object_get(claims, "ns/taken"), "status",
+                        json_pack("{s:{}}", "allocation"));
+    ck_assert_int_eq(gang_pod_claim_keys(pod, claims, out), 2);
+    ck_assert_uint_eq(json_object_size(out), 2);
+    ck_assert_ptr_nonnull(json_object_get(out, "ns/mine"));
+    ck_assert_ptr_nonnull(json_object_get(out, "ns/p-f-x"));
+    ck_assert_int_eq(gang_pod_claim_keys(pod, claims, NULL), -1);
+    ck_assert_int_eq(gang_pod_claim_keys(NULL, claims, out), -1);
+    ck_assert_int_eq(gang_pod_claim_keys(pod, NULL, out), 0);
+    json_decref(pod);
+    json_decref(claims);
+    json_decref(out);
+}
+END_TEST
+
 START_TEST(null_arguments)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -747,6 +793,7 @@ int main(void)
     tcase_add_test(tc, commit_objects);
     tcase_add_test(tc, commit_and_rollback);
     tcase_add_test(tc, hold);
+    tcase_add_test(tc, pod_claim_keys);
     tcase_add_test(tc, null_arguments);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -133,7 +133,8 @@ debian_root_cached() {
 # debian_root_run ROOT [--bind DIR]... -- COMMAND [ARG...]
 #
 # Run COMMAND chrooted in ROOT, in a mount namespace of its own: /proc,
-# /sys, /dev and /tmp of this machine are mounted in it, and every DIR at
+# /sys, /dev, /tmp and /etc/hosts (localhost) of this machine are mounted
+# in it, and every DIR at
 # the same path (so paths mean the same inside and out), and all of it
 # goes away with the command, whatever way it ends.  The environment is
 # reset to PATH, HOME, LANG and the ISTHMUS_* variables.  Returns the
@@ -163,6 +164,8 @@ debian_root_run() {
         mount --rbind /sys "$root/sys"
         mount --rbind /dev "$root/dev"
         mount --bind /tmp "$root/tmp"
+        [[ -e $root/etc/hosts ]] || : >"$root/etc/hosts"
+        mount --bind /etc/hosts "$root/etc/hosts"
         for ((i = 0; i < nbinds; i++)); do
             mkdir -p "$root$1"
             mount --bind "$1" "$root$1"

@@ -47,10 +47,13 @@ typedef hostlist_t ism_hostlist_t;
 #define ISM_NODE_ALLOC_FIELDS 1
 #endif
 
-/* The job resources helpers went away with 24.11; the core list must then
- * come from elsewhere (scontrol --json, or the SPANK plugin). */
+/* A running job's cores on each node: the job resources helpers up to
+ * 24.05; slurm_get_resource_layout() from 25.11; 24.11 and 25.05 have no
+ * public call (a jobs poll meeting a running job fails with ENOSYS). */
 #if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(24, 11, 0)
 #define ISM_HAVE_JOB_CPUS_STR 1
+#elif SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 11, 0)
+#define ISM_HAVE_RESOURCE_LAYOUT 1
 #endif
 
 /* 25.11 names the job of an allocation, and of slurm_complete_job, by a
@@ -797,7 +800,7 @@ static int job_node(const slurm_job_info_t *j, const char *host, struct ism_slur
         jn->memory = j->pn_min_memory;
     return 0;
 }
-#else
+#elif !defined(ISM_HAVE_RESOURCE_LAYOUT)
 static int job_node(const slurm_job_info_t *j, const char *host, struct ism_slurm_job_node *jn,
                     ism_error_t *err)
 {
@@ -807,7 +810,9 @@ static int job_node(const slurm_job_info_t *j, const char *host, struct ism_slur
 }
 #endif
 
-static int job_nodes(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
+#ifndef ISM_HAVE_RESOURCE_LAYOUT
+static int job_nodes(ism_slurm_t *s, const slurm_job_info_t *j, struct ism_slurm_job *job,
+                     ism_error_t *err)
 {
     ism_hostlist_t hl;
     char *host;
@@ -827,6 +832,179 @@ static int job_nodes(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_e
     slurm_hostlist_destroy(hl);
     return rc;
 }
+#else
+/* The reply of slurm_get_resource_layout().  Its types are in no public
+ * header: these are their layouts from 25.11.0 to 26.05.5.  A reply that
+ * does not look like one (names that are not the job's nodes, a core mask
+ * that is not hex or does not fit the node) is refused, never mirrored. */
+struct layout_node {
+    char *node;
+    uint64_t mem_alloc; /* MiB on this node */
+    uint16_t sockets_per_node;
+    uint16_t cores_per_socket;
+    char *core_bitmap; /* "0x" and hex digits, most significant first:
+                          bit i is the node's abstract core i */
+    uint32_t channel;
+    list_t *gres;
+};
+
+struct layout_msg {
+    list_t *nodes; /* of struct layout_node */
+};
+
+extern void slurm_free_resource_layout_msg(struct layout_msg *msg);
+
+/* The cores of a "0x..." mask of a node with ncores cores (new bitmap). */
+static ism_bitmap_t *parse_core_mask(const char *hex, int ncores, ism_error_t *err)
+{
+    ism_bitmap_t *b;
+    size_t len;
+
+    if (!hex || strncmp(hex, "0x", 2) != 0 || !(len = strlen(hex + 2)) ||
+        strspn(hex + 2, "0123456789abcdefABCDEF") != len) {
+        ism_err(err, EPROTO, "core mask '%s' is not hexadecimal", hex ? hex : "(none)");
+        return NULL;
+    }
+    if (!(b = ism_bitmap_create())) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t k = 0; k < len; k++) {
+        char c = hex[2 + len - 1 - k];
+        int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        for (int bit = 0; bit < 4; bit++) {
+            long core = (long)k * 4 + bit;
+            if (!(v & (1 << bit)))
+                continue;
+            if (core >= ncores) {
+                ism_err(err, EPROTO, "core mask '%s' names core %ld of a node of %d cores", hex,
+                        core, ncores);
+                ism_bitmap_destroy(b);
+                return NULL;
+            }
+            if (ism_bitmap_set(b, (int)core) < 0) {
+                ism_err(err, ENOMEM, "out of memory");
+                ism_bitmap_destroy(b);
+                return NULL;
+            }
+        }
+    }
+    return b;
+}
+
+/* Threads per core of node host: from the last node table this handle
+ * read, else asked of slurmctld.  0 with err on failure. */
+static int node_threads(ism_slurm_t *s, const char *host, ism_error_t *err)
+{
+    node_info_msg_t *msg;
+    int threads;
+
+    for (uint32_t i = 0; s->node_msg && i < s->node_msg->record_count; i++) {
+        const node_info_t *n = &s->node_msg->node_array[i];
+        if (n->name && strcmp(n->name, host) == 0 && n->threads > 0)
+            return n->threads;
+    }
+    if (!(msg = load_one_node(host, err)))
+        return 0;
+    threads = msg->node_array[0].threads;
+    free_node_msg(msg);
+    if (threads <= 0)
+        ism_err(err, EPROTO, "node %s has %d threads per core", host, threads);
+    return threads > 0 ? threads : 0;
+}
+
+/* One node of the reply into jn; hl is the job's node list, seen marks the
+ * nodes already described. */
+static int layout_node(ism_slurm_t *s, const slurm_job_info_t *j, const struct layout_node *ln,
+                       ism_hostlist_t hl, bool *seen, struct ism_slurm_job_node *jn,
+                       ism_error_t *err)
+{
+    int at = ln->node ? slurm_hostlist_find(hl, ln->node) : -1;
+    int ncores = (int)ln->sockets_per_node * ln->cores_per_socket;
+    int threads;
+
+    if (at < 0 || seen[at])
+        return ism_err(err, EPROTO,
+                       "job %u: Slurm described cores on node '%s', which is not one of its "
+                       "nodes (%s) or came twice; refusing the reply",
+                       j->job_id, ln->node ? ln->node : "(none)", j->nodes);
+    seen[at] = true;
+    if (!(jn->name = strdup(ln->node)))
+        return ism_err(err, ENOMEM, "out of memory");
+    if (ncores <= 0)
+        return ism_err(err, EPROTO, "job %u: node %s has %d sockets of %d cores", j->job_id,
+                       ln->node, ln->sockets_per_node, ln->cores_per_socket);
+    if (!(jn->cores = parse_core_mask(ln->core_bitmap, ncores, err)))
+        return ism_errprefix(err, "job %u: cores on node %s", j->job_id, ln->node);
+    if (ism_bitmap_empty(jn->cores))
+        return ism_err(err, EPROTO, "job %u: Slurm gave it no core on node %s", j->job_id,
+                       ln->node);
+    if (!(threads = node_threads(s, ln->node, err)))
+        return ism_errprefix(err, "job %u", j->job_id);
+    /* Slurm allocates whole cores: every thread of each. */
+    jn->cpus = (uint32_t)ism_bitmap_count(jn->cores) * (uint32_t)threads;
+    jn->memory = ln->mem_alloc;
+    return 0;
+}
+
+/* 25.11 and later: one RPC per running job.  slurmctld answers only for a
+ * job in state RUNNING: a suspended or completing one is read without
+ * nodes, and so is one that ended since the job table was read. */
+static int job_nodes(ism_slurm_t *s, const slurm_job_info_t *j, struct ism_slurm_job *job,
+                     ism_error_t *err)
+{
+    slurm_step_id_t id = job_step_id(j->job_id);
+    struct layout_msg *msg = NULL;
+    struct layout_node *ln;
+    list_itr_t *it;
+    ism_hostlist_t hl;
+    bool *seen = NULL;
+    int count, rc;
+
+    if (!job_holds_resources(j) || (j->job_state & JOB_STATE_BASE) != JOB_RUNNING)
+        return 0;
+    rc = slurm_get_resource_layout(&id, (void **)&msg);
+    if (rc == SLURM_ERROR)
+        rc = last_error();
+    if (rc == ESLURM_JOB_NOT_RUNNING || rc == ESLURM_INVALID_JOB_ID) {
+        slurm_free_resource_layout_msg(msg);
+        return 0;
+    }
+    if (rc != 0 || !msg || !msg->nodes) {
+        slurm_free_resource_layout_msg(msg);
+        return slurm_fail(err, rc ? rc : EPROTO, "job %u: reading its cores", j->job_id);
+    }
+    if (!(hl = slurm_hostlist_create(j->nodes))) {
+        slurm_free_resource_layout_msg(msg);
+        return ism_err(err, EINVAL, "job %u: bad node list '%s'", j->job_id, j->nodes);
+    }
+    count = slurm_hostlist_count(hl);
+    rc = 0;
+    if (count <= 0 || !(job->node = calloc((size_t)count, sizeof(*job->node))) ||
+        !(seen = calloc((size_t)count, sizeof(*seen))))
+        rc = count <= 0 ? ism_err(err, EINVAL, "job %u: no nodes in '%s'", j->job_id, j->nodes)
+                        : ism_err(err, ENOMEM, "out of memory");
+    if (rc == 0 && !(it = slurm_list_iterator_create(msg->nodes)))
+        rc = ism_err(err, ENOMEM, "out of memory");
+    if (rc == 0) {
+        while (rc == 0 && (ln = slurm_list_next(it))) {
+            if (job->nnodes == count)
+                rc = ism_err(err, EPROTO, "job %u: Slurm described more nodes than its %d",
+                             j->job_id, count);
+            else
+                rc = layout_node(s, j, ln, hl, seen, &job->node[job->nnodes++], err);
+        }
+        slurm_list_iterator_destroy(it);
+    }
+    if (rc == 0 && job->nnodes != count)
+        rc = ism_err(err, EPROTO, "job %u: Slurm described cores on %d of its %d nodes (%s)",
+                     j->job_id, job->nnodes, count, j->nodes);
+    free(seen);
+    slurm_hostlist_destroy(hl);
+    slurm_free_resource_layout_msg(msg);
+    return rc;
+}
+#endif
 
 /* Why a job waits (or ended) as squeue prints it: the description
  * slurmctld wrote, else the reason's name. */
@@ -862,7 +1040,8 @@ static const char *hopeless_reason(uint32_t reason)
     }
 }
 
-static int convert_job(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_error_t *err)
+static int convert_job(ism_slurm_t *s, const slurm_job_info_t *j, struct ism_slurm_job *job,
+                       ism_error_t *err)
 {
     job->id = j->job_id;
     job->state = j->job_state;
@@ -876,10 +1055,11 @@ static int convert_job(const slurm_job_info_t *j, struct ism_slurm_job *job, ism
         !(job->partition = dup_or_empty(j->partition)) || !(job->reason = job_reason(j)) ||
         !(job->nodes = dup_or_empty(job_holds_resources(j) ? j->nodes : NULL)))
         return ism_err(err, ENOMEM, "out of memory");
-    return job_nodes(j, job, err);
+    return job_nodes(s, j, job, err);
 }
 
-static ism_slurm_jobs_t *convert_jobs(const job_info_msg_t *msg, ism_error_t *err)
+static ism_slurm_jobs_t *convert_jobs(ism_slurm_t *s, const job_info_msg_t *msg,
+                                      ism_error_t *err)
 {
     ism_slurm_jobs_t *jobs = calloc(1, sizeof(*jobs));
 
@@ -894,7 +1074,7 @@ static ism_slurm_jobs_t *convert_jobs(const job_info_msg_t *msg, ism_error_t *er
     for (uint32_t i = 0; i < msg->record_count; i++) {
         const slurm_job_info_t *j = &msg->job_array[i];
         /* a finished job holds no resources: convert_job gives it no nodes */
-        int rc = convert_job(j, job_is_finished(j->job_state) ? &jobs->ended[jobs->nended++]
+        int rc = convert_job(s, j, job_is_finished(j->job_state) ? &jobs->ended[jobs->nended++]
                                                               : &jobs->jobs[jobs->count++],
                              err);
         if (rc < 0) {
@@ -928,7 +1108,7 @@ int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *er
         s->job_msg = msg;
     }
     s->jobs_fresh = true;
-    if (!(*jobs = convert_jobs(s->job_msg, err)))
+    if (!(*jobs = convert_jobs(s, s->job_msg, err)))
         return -1;
     s->jobs_fresh = false;
     return 1;

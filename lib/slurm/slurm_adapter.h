@@ -155,8 +155,10 @@ typedef struct {
  * running, suspended and completing jobs; finished ones are left out.
  * Reads with SHOW_DETAIL, which brings each job's core bitmaps.  Slurm
  * 24.11 removed the calls that read those bitmaps: built against 24.11 or
- * later, a poll that meets a running job fails with ENOSYS, naming the job
- * (lib/README.md, "Slurm releases"). */
+ * 25.05, a poll that meets a running job fails with ENOSYS, naming the
+ * job.  From 25.11 the cores come from one more RPC per running job, and a
+ * suspended or completing job has no nodes (lib/README.md, "Slurm
+ * releases"). */
 int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *err);
 void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs); /* NULL ok */
 const struct ism_slurm_job *ism_slurm_jobs_find(const ism_slurm_jobs_t *jobs, uint32_t id);

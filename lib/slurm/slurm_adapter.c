@@ -29,6 +29,12 @@
 #include "lib/slurm/slurm_adapter.h"
 #include "lib/slurm/slurm_conf.h"
 
+/* ---- what differs between Slurm releases ----
+ *
+ * Every difference between the releases this file builds against is
+ * decided here, at compile time on SLURM_VERSION_NUMBER, and listed with
+ * the release it came in in lib/README.md ("Slurm releases"). */
+
 /* The hostlist type became a struct typedef used through a pointer. */
 #if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(23, 11, 0)
 typedef hostlist_t *ism_hostlist_t;
@@ -45,6 +51,58 @@ typedef hostlist_t ism_hostlist_t;
  * come from elsewhere (scontrol --json, or the SPANK plugin). */
 #if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(24, 11, 0)
 #define ISM_HAVE_JOB_CPUS_STR 1
+#endif
+
+/* 25.11 names the job of an allocation, and of slurm_complete_job, by a
+ * slurm_step_id_t; 26.05 does the same for slurm_load_job, slurm_kill_job
+ * and slurm_signal_job.  Only its job_id counts there; the rest stays
+ * "no step" (NO_VAL, sluid 0). */
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 11, 0)
+static slurm_step_id_t job_step_id(uint32_t job_id)
+{
+    slurm_step_id_t id = SLURM_STEP_ID_INITIALIZER;
+    id.job_id = job_id;
+    return id;
+}
+
+static uint32_t alloc_job_id(const resource_allocation_response_msg_t *resp)
+{
+    return resp->step_id.job_id;
+}
+
+static int complete_job(uint32_t job_id, uint32_t rc)
+{
+    slurm_step_id_t id = job_step_id(job_id);
+    return slurm_complete_job(&id, rc);
+}
+#else
+static uint32_t alloc_job_id(const resource_allocation_response_msg_t *resp)
+{
+    return resp->job_id;
+}
+
+static int complete_job(uint32_t job_id, uint32_t rc)
+{
+    return slurm_complete_job(job_id, rc);
+}
+#endif
+
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(26, 5, 0)
+#define ISM_JOB(job_id) job_step_id(job_id)
+#else
+#define ISM_JOB(job_id) (job_id)
+#endif
+
+/* A wait reason's name ("Resources"): exported by libslurm but declared in
+ * no header (configure checks the symbol); renamed in 24.05. */
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(24, 5, 0)
+#ifdef ISM_HAVE_JOB_STATE_REASON_STRING
+extern const char *slurm_job_state_reason_string(enum job_state_reason inx);
+#define ISM_REASON_STRING slurm_job_state_reason_string
+#endif
+#elif defined(ISM_HAVE_JOB_REASON_STRING)
+extern char *slurm_job_reason_string(enum job_state_reason inx);
+#define ISM_REASON_STRING slurm_job_reason_string
 #endif
 
 /* A decoded topology shared by the snapshots (and the handle's cache) of
@@ -135,9 +193,11 @@ static int slurm_fail(ism_error_t *err, int code, const char *fmt, ...)
     return ism_err(err, code, "%s: %s", what, slurm_strerror(code));
 }
 
+/* Slurm's error number of the call that just failed.  libslurm sets errno
+ * itself; 24.11 removed slurm_get_errno(), which only ever returned it. */
 static int last_error(void)
 {
-    int code = slurm_get_errno();
+    int code = errno;
     return code ? code : EIO;
 }
 
@@ -158,15 +218,30 @@ bool ism_slurm_error_is_transient(int errnum)
     case SLURMCTLD_COMMUNICATIONS_SEND_ERROR:
     case SLURMCTLD_COMMUNICATIONS_RECEIVE_ERROR:
     case SLURMCTLD_COMMUNICATIONS_SHUTDOWN_ERROR:
+#if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(23, 2, 0)
     case SLURM_PROTOCOL_SOCKET_IMPL_ZERO_RECV_LENGTH:
     case SLURM_PROTOCOL_SOCKET_IMPL_NEGATIVE_RECV_LENGTH:
     case SLURM_PROTOCOL_SOCKET_IMPL_NOT_ALL_DATA_SENT:
+#endif
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(23, 2, 0)
+    case SLURMCTLD_COMMUNICATIONS_BACKOFF: /* slurmctld's RPC rate limit */
+#endif
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(24, 5, 0)
+    case SLURMCTLD_COMMUNICATIONS_HARD_DROP:
+#endif
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(26, 5, 0)
+    case SLURM_COMMUNICATIONS_CONNECT_TIMEOUT:
+    case SLURM_COMMUNICATIONS_READ_TIMEOUT:
+    case SLURM_COMMUNICATIONS_WRITE_TIMEOUT:
+#endif
     case ESLURM_PROTOCOL_INCOMPLETE_PACKET:
     case SLURM_PROTOCOL_SOCKET_IMPL_TIMEOUT:
     case SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT:
     case ESLURM_IN_STANDBY_MODE:
     case ESLURM_IN_STANDBY_USE_BACKUP:
+#if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(26, 5, 2)
     case ESLURM_ERROR_ON_DESC_TO_RECORD_COPY:
+#endif
     case ESLURM_TRANSITION_STATE_NO_UPDATE:
         return true;
     default:
@@ -753,11 +828,6 @@ static int job_nodes(const slurm_job_info_t *j, struct ism_slurm_job *job, ism_e
     return rc;
 }
 
-#ifdef ISM_HAVE_JOB_REASON_STRING
-/* In libslurm since long, but not in slurm.h. */
-extern char *slurm_job_reason_string(enum job_state_reason inx);
-#endif
-
 /* Why a job waits (or ended) as squeue prints it: the description
  * slurmctld wrote, else the reason's name. */
 static char *job_reason(const slurm_job_info_t *j)
@@ -766,8 +836,8 @@ static char *job_reason(const slurm_job_info_t *j)
         return strdup(j->state_desc);
     if (j->state_reason == WAIT_NO_REASON)
         return strdup("");
-#ifdef ISM_HAVE_JOB_REASON_STRING
-    return strdup(slurm_job_reason_string(j->state_reason));
+#ifdef ISM_REASON_STRING
+    return strdup(ISM_REASON_STRING(j->state_reason));
 #else
     char buf[64];
     snprintf(buf, sizeof(buf), "reason %u", (unsigned)j->state_reason);
@@ -998,12 +1068,12 @@ static int refuse_hopeless(uint32_t job_id, ism_error_t *err)
     job_info_msg_t *msg = NULL;
     const char *why = NULL;
 
-    if (slurm_load_job(&msg, job_id, SHOW_LOCAL) == 0 && msg && msg->record_count == 1)
+    if (slurm_load_job(&msg, ISM_JOB(job_id), SHOW_LOCAL) == 0 && msg && msg->record_count == 1)
         why = hopeless_reason(msg->job_array[0].state_reason);
     free_job_msg(msg);
     if (!why)
         return 0;
-    slurm_kill_job(job_id, SIGKILL, 0);
+    slurm_kill_job(ISM_JOB(job_id), SIGKILL, 0);
     return ism_err(err, EINVAL, "job %u asks for %s; it could never start, so it was cancelled",
                    job_id, why);
 }
@@ -1023,7 +1093,7 @@ int ism_slurm_allocate(ism_slurm_t *s, const struct ism_slurm_alloc_req *req,
     fill_job_desc(&d, req);
     if (slurm_allocate_resources(&d, &resp) != 0 || !resp)
         return slurm_fail(err, last_error(), "allocating %s", req->name ? req->name : "a job");
-    alloc->job_id = resp->job_id;
+    alloc->job_id = alloc_job_id(resp);
     alloc->granted = resp->node_cnt > 0 && resp->node_list;
     snprintf(alloc->nodes, sizeof(alloc->nodes), "%s",
              alloc->granted ? resp->node_list : "");
@@ -1037,14 +1107,14 @@ int ism_slurm_allocate(ism_slurm_t *s, const struct ism_slurm_alloc_req *req,
 
 int ism_slurm_complete(ism_slurm_t *s, uint32_t job_id, int rc, ism_error_t *err)
 {
-    if (slurm_complete_job(job_id, (uint32_t)rc) != 0)
+    if (complete_job(job_id, (uint32_t)rc) != 0)
         return slurm_fail(err, last_error(), "completing job %u", job_id);
     return 0;
 }
 
 int ism_slurm_cancel(ism_slurm_t *s, uint32_t job_id, ism_error_t *err)
 {
-    if (slurm_kill_job(job_id, SIGKILL, 0) != 0)
+    if (slurm_kill_job(ISM_JOB(job_id), SIGKILL, 0) != 0)
         return slurm_fail(err, last_error(), "cancelling job %u", job_id);
     return 0;
 }
@@ -1053,7 +1123,7 @@ int ism_slurm_signal(ism_slurm_t *s, uint32_t job_id, int sig, ism_error_t *err)
 {
     if (sig <= 0 || sig >= NSIG)
         return ism_err(err, EINVAL, "signal %d is not a signal", sig);
-    if (slurm_signal_job(job_id, (uint16_t)sig) != 0)
+    if (slurm_signal_job(ISM_JOB(job_id), (uint16_t)sig) != 0)
         return slurm_fail(err, last_error(), "signalling job %u", job_id);
     return 0;
 }

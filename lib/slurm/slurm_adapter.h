@@ -12,8 +12,9 @@
  * Errors follow error.h.  When Slurm refused or could not be reached, errno
  * is Slurm's error number (slurm_errno.h, or a system errno) and err holds
  * slurm_strerror's text; ism_slurm_error_is_transient() tells whether a
- * retry may succeed.  Built against Slurm 22.05 (what CI tests) up to 26.05:
- * calls that moved between releases are guarded on SLURM_VERSION_NUMBER.
+ * retry may succeed.  Builds against Slurm 22.05 up to 26.05: calls that
+ * moved between releases are guarded on SLURM_VERSION_NUMBER, and the table
+ * "Slurm releases" in lib/README.md lists each difference and its release.
  */
 #ifndef ISTHMUS_SLURM_ADAPTER_H
 #define ISTHMUS_SLURM_ADAPTER_H
@@ -153,8 +154,9 @@ typedef struct {
 /* Same contract as ism_slurm_nodes_poll, for jobs.  Lists pending,
  * running, suspended and completing jobs; finished ones are left out.
  * Reads with SHOW_DETAIL, which brings each job's core bitmaps.  Slurm
- * 24.11 removed the calls that read those bitmaps: built against it, a
- * poll that meets a running job fails with ENOSYS (see the issue note). */
+ * 24.11 removed the calls that read those bitmaps: built against 24.11 or
+ * later, a poll that meets a running job fails with ENOSYS, naming the job
+ * (lib/README.md, "Slurm releases"). */
 int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *err);
 void ism_slurm_jobs_destroy(ism_slurm_jobs_t *jobs); /* NULL ok */
 const struct ism_slurm_job *ism_slurm_jobs_find(const ism_slurm_jobs_t *jobs, uint32_t id);

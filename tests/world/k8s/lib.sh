@@ -8,6 +8,8 @@
 K8S_WORLD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../ports.sh
 . "$K8S_WORLD_DIR/../ports.sh"
+# shellcheck source=../debian.sh
+. "$K8S_WORLD_DIR/../debian.sh"
 
 die() {
     printf '%s: error: %s\n' "${0##*/}" "$*" >&2
@@ -100,21 +102,7 @@ k8s_check_pin() {
 
 # Install Debian packages that are missing; quiet when all are present.
 k8s_need_pkgs() {
-    local p missing=()
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-            missing+=("$p")
-    done
-    ((${#missing[@]} == 0)) && return 0
-    [[ $(id -u) == 0 ]] ||
-        die "missing Debian packages: ${missing[*]} (install them, or run as root)"
-    note "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null ||
-        { apt-get update -qq >/dev/null &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                "${missing[@]}" >/dev/null; } ||
-        die "apt-get install ${missing[*]} failed"
+    debian_need_pkgs "$@"
 }
 
 # The kubectl to use: the one built with the pinned version when present

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared helpers of the node world scripts (rootfs, start, stop).  Sourced,
 # never executed.  Builds on the Kubernetes world's helpers (die, note,
-# k8s_need_pkgs, the binary cache, the port lock).
+# k8s_need_pkgs, the binary cache, the port lock) and ../debian.sh (the
+# cached Debian root).
 NODE_WORLD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../k8s/lib.sh
 . "$NODE_WORLD_DIR/../k8s/lib.sh"
@@ -10,31 +11,6 @@ NODE_WORLD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Kubernetes binaries.
 node_cache_dir() {
     printf '%s/node-root\n' "${ISTHMUS_CACHE:-/var/cache/isthmus}"
-}
-
-# The Debian mirror this machine's apt uses: ISTHMUS_DEBIAN_MIRROR, else the
-# first URI of a Debian archive (not -security) in its sources lists, in
-# either format (deb822 .sources files or one-line .list files).
-node_debian_mirror() {
-    if [[ -n ${ISTHMUS_DEBIAN_MIRROR-} ]]; then
-        printf '%s\n' "$ISTHMUS_DEBIAN_MIRROR"
-        return
-    fi
-    local f uri=
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -r $f ]] || continue
-        uri=$(awk '$1 == "URIs:" { for (i = 2; i <= NF; i++)
-                                       if ($i ~ /\/debian\/?$/) { print $i; exit } }' "$f")
-        [[ -n $uri ]] && break
-    done
-    if [[ -z $uri ]]; then
-        uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-            awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {
-                                   if ($i ~ /\/debian\/?$/) { print $i; exit } break } }')
-    fi
-    [[ -n $uri ]] ||
-        die "cannot find a Debian mirror in this machine's apt sources; set ISTHMUS_DEBIAN_MIRROR"
-    printf '%s\n' "$uri"
 }
 
 # node_ours DIR PID: is PID still a process of the node world in DIR (its

@@ -107,16 +107,36 @@ YAML
 YAML
     done
 }
-# Each watch event as one line: TIME ["TYPE","NAME","NODE",CLAIM-STATUSES]
+# Each watch event as one line: TIME ["TYPE","NAME","NODE",CLAIM-STATUSES];
+# the last resourceVersion seen goes to the file named by argv[1].
 stamp='
 import json, sys, time
 for line in sys.stdin:
+    t = time.time()
     e = json.loads(line)
-    o = e.get("object", {})
+    o = e.get("object") or {}
+    m = o.get("metadata") or {}
+    if e.get("type") not in ("ADDED", "MODIFIED", "DELETED"):
+        continue
     st = (o.get("status") or {}).get("resourceClaimStatuses") or []
-    print("%.6f %s" % (time.time(), json.dumps([e.get("type"), o.get("metadata", {}).get("name"),
+    print("%.6f %s" % (t, json.dumps([e["type"], m.get("name"),
           (o.get("spec") or {}).get("nodeName") or "", len(st)], separators=(",", ":"))))
+    with open(sys.argv[1], "w") as f:
+        f.write(m.get("resourceVersion", ""))
 '
+# watch_pods NS: the pods of NS, event by event, until $dir/watching-NS goes.
+# A busy kube-apiserver closes a watcher that falls behind ("Forcing
+# watcher close due to unresponsiveness", seen in kube-scheduler runs):
+# the watch resumes from the last resourceVersion, so no event is lost,
+# though one that came during the gap is stamped when the watch resumes.
+watch_pods() {
+    local ns=$1 rv=
+    while [[ -e $dir/watching-$ns ]]; do
+        kubectl get --raw "/api/v1/namespaces/$ns/pods?watch=true${rv:+&resourceVersion=$rv}" 2>/dev/null |
+            python3 -u -c "$stamp" "$dir/rv-$ns"
+        rv=$(cat "$dir/rv-$ns" 2>/dev/null)
+    done
+}
 mutating() {
     kubectl get --raw /metrics | awk '/^apiserver_request_total\{/ && /verb="(POST|PUT|PATCH|DELETE)"/ {s += $NF} END {printf "%d\n", s}'
 }
@@ -127,8 +147,8 @@ one_run() {
     local kind=$1 ns=b-$1-$2 sched w0 r0 r1 i0 i1 t
     sched=$([[ $kind == isthmus ]] && echo isthmus || echo default-scheduler)
     kubectl create namespace "$ns" >/dev/null
-    # The raw watch: kubectl get -w was seen to stop printing mid-run.
-    kubectl get --raw "/api/v1/namespaces/$ns/pods?watch=true" 2>/dev/null | python3 -u -c "$stamp" >"$dir/watch-$ns" &
+    touch "$dir/watching-$ns"
+    watch_pods "$ns" >"$dir/watch-$ns" &
     w0=$!
     sleep 1 # the watch is established
     r0=$(mutating) i0=$(isthmus_writes)
@@ -139,7 +159,9 @@ one_run() {
     fi
     sleep 1 # the last events reach the watch
     r1=$(mutating) i1=$(isthmus_writes)
-    pkill -f "namespaces/$ns/pods[?]watch=true" 2>/dev/null; kill "$w0" 2>/dev/null
+    rm -f "$dir/watching-$ns"
+    pkill -f "namespaces/$ns/pods[?]watch=true" 2>/dev/null
+    wait "$w0" 2>/dev/null
     t=$(awk -v pods="$pods" -v direct=$([[ $claims == direct ]] && echo 1 || echo 0) '
              { n = split($2, f, ","); name = f[2]
                if (f[1] == "[\"ADDED\"") last_add = $1

@@ -25,6 +25,10 @@ static const ism_kube_resource_t WORKLOAD_GROUPS = { "scheduling.k8s.io", "v1bet
 static const ism_kube_resource_t COSCHEDULING_GROUPS = { "scheduling.x-k8s.io", "v1alpha1",
                                                          "podgroups", true };
 
+/* How long a gang's first member waits before its pods hear that it is
+ * waiting for the others (an Event each). */
+#define GANG_NOTICE_MS 2000
+
 enum phase { WAITING, SUBMITTING, PENDING, COMMITTING, BOUND, UNDOING, FAILED };
 
 /* Slurm's job comment on gang jobs: how many pods the job was asked for
@@ -193,12 +197,18 @@ static unsigned long long rv_of(const json_t *o)
     return rv ? strtoull(rv, NULL, 10) : 0;
 }
 
+/* Whether obj (from a watch) is as new as a write's answer ans. */
+static bool caught_up(const json_t *obj, const json_t *ans)
+{
+    return obj && (rv_of(obj) >= rv_of(ans) || (node_of(obj) && node_of(ans)));
+}
+
 /* The cache caught up with a write's answer: forget the answer. */
 static void cache_moved(struct gangs *gs, const char *fk, const json_t *obj)
 {
     json_t *f = json_object_get(gs->fresh, fk);
 
-    if (f && (!obj || rv_of(obj) >= rv_of(f) || (node_of(obj) && node_of(f))))
+    if (f && (!obj || caught_up(obj, f)))
         json_object_del(gs->fresh, fk);
     gs->dirty = true;
 }
@@ -598,6 +608,7 @@ static void write_done(void *arg, const struct write *w, int rc, const ism_kube_
 {
     struct gangs *gs = arg;
     char key[GANG_KEY_MAX], nsname[400];
+    const json_t *cur;
     (void)st;
 
     write_key(w, key, sizeof(key), nsname, sizeof(nsname));
@@ -622,16 +633,22 @@ static void write_done(void *arg, const struct write *w, int rc, const ism_kube_
         crash_point(gs, "bindings");
     else if (w->op == WRITE_UPDATE_STATUS && w->res == &gang_claim_resource)
         crash_point(gs, "claims");
+    /* The watch may bring the written object before the write's answer
+     * comes: then the answer is old news, and kept it would hide every
+     * later change until the object changed again. */
+    cur = ism_kube_informer_get(w->res == &gang_claim_resource ? gs->claims : gs->pods, nsname);
     if (w->op == WRITE_BIND) {
         /* The answer is a Status: what the pod is now, for the next pass. */
         json_t *pod = json_deep_copy(ism_kube_informer_get(gs->pods, nsname));
         json_t *spec = json_object_get(pod, "spec");
-        if (spec && json_object_set_new(spec, "nodeName",
-                                        json_string(str2(w->obj, "target", "name"))) == 0)
+        if (spec && !node_of(cur) &&
+            json_object_set_new(spec, "nodeName", json_string(str2(w->obj, "target", "name"))) == 0)
             json_object_set(gs->fresh, key, pod);
         json_decref(pod);
     } else if (answer && meta(answer, "name") && w->res != &WORKLOAD_GROUPS &&
-               (w->op != WRITE_DELETE || deleting(answer))) {
+               (w->op != WRITE_DELETE || deleting(answer)) &&
+               !((w->res == &gang_claim_resource || w->res == &gang_pod_resource) &&
+                 caught_up(cur, answer))) {
         /* (a DELETE answered with the object: it is being deleted, which
          * the next pass must see before the watch says so) */
         json_object_set(gs->fresh, key, answer);
@@ -1038,6 +1055,10 @@ static void step_waiting(struct gangs *gs, struct gang *g, int *budget)
             tell(gs, g, TELL_CONDITION, "Warning", "GangTimeout",
                  "gang %s waited %d s for its members: %d of %d; its pods stay pending",
                  g->id.name, gs->c.wait_timeout_s, live, g->min);
+        } else if (oldest >= 0 && ism_kube_now_ms() - oldest < GANG_NOTICE_MS) {
+            /* Members made together arrive within moments: 64 Events
+             * saying so would only slow the commit that follows. */
+            wake_at(gs, oldest + GANG_NOTICE_MS);
         } else {
             tell(gs, g, TELL_ONCE, "Normal", "GangWaiting",
                  "waiting for %d more member%s of gang %s (%d of %d)",

@@ -148,7 +148,7 @@ one_run() {
     sched=$([[ $kind == isthmus ]] && echo isthmus || echo default-scheduler)
     kubectl create namespace "$ns" >/dev/null
     touch "$dir/watching-$ns"
-    watch_pods "$ns" >"$dir/watch-$ns" &
+    watch_pods "$ns" >"$dir/watch-$ns" 2>/dev/null &
     w0=$!
     sleep 1 # the watch is established
     r0=$(mutating) i0=$(isthmus_writes)

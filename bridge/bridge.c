@@ -85,7 +85,7 @@ static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
 
     if (!same(node_label(old), node_label(obj)) || !same(node_uid(old), node_uid(obj)))
         node_changed(b, key);
-    else if (taint_present(old) != taint_present(obj) || !taint_present(obj))
+    else if (!taint_present(obj)) /* someone took it off */
         b->taints_dirty = true;
 }
 
@@ -667,10 +667,10 @@ int bridge_work(struct bridge *b)
         mirror_reconcile(b->mirror, budget, &more_claims);
     if (more_slices || more_claims || more_gangs)
         return 0;
-    if (b->taint && b->taints_dirty && b->taint_retry_ms > 0)
-        wait = sooner(wait, b->taint_retry_ms - ism_kube_now_ms() > 0
-                                ? b->taint_retry_ms - ism_kube_now_ms()
-                                : 0);
+    if (b->taint && b->taints_dirty && b->taint_retry_ms > 0) {
+        int64_t left = b->taint_retry_ms - ism_kube_now_ms();
+        wait = sooner(wait, left > 0 ? left : 0);
+    }
     wait = sooner(wait, slices_wake_ms(b->slices));
     wait = sooner(wait, gangs_wake_ms(b->gangs));
     return sooner(wait, mirror_wake_ms(b->mirror));

@@ -118,6 +118,15 @@ annotated_gang() {
         pod "$1" "$2-$i" "$4" "  annotations: {isthmus.io/gang: $2, isthmus.io/gang-size: \"${5:-$3}\"}"
     done >>"$dir/apply.log" 2>&1
 }
+# direct_gang NS GANG N SIZE: N pods GANG-i of gang GANG (of SIZE), each
+# with its own claim GANG-i of 2 NUMA-aligned cores, named as the pod
+direct_gang() {
+    local i
+    for ((i = 0; i < $3; i++)); do
+        claim "$1" "$2-$i" 2 resource.kubernetes.io/numaNode
+        pod "$1" "$2-$i" "claim:$2-$i" "  annotations: {isthmus.io/gang: $2, isthmus.io/gang-size: \"$4\"}"
+    done >>"$dir/apply.log" 2>&1
+}
 namespace() { kubectl create namespace "$1" >>"$dir/apply.log" 2>&1; }
 
 # ------------------------------------------------------------ readers
@@ -310,10 +319,7 @@ ok_if "... as one job, each claim aligned, the cores Slurm's" check_gang mix k8s
 # Users often name a pod's claim after the pod: isthmusd once took the
 # answer to one's write for the other and never bound such a gang.
 namespace same
-for ((i = 0; i < 3; i++)); do
-    claim same "s-$i" 2 resource.kubernetes.io/numaNode
-    pod same "s-$i" "claim:s-$i" "  annotations: {isthmus.io/gang: s, isthmus.io/gang-size: \"3\"}"
-done >>"$dir/apply.log" 2>&1
+direct_gang same s 3 3
 ok_if "a gang whose claims are named as their pods is bound" until_ok all_bound same 3
 ok_if "... as one job, each claim aligned, the cores Slurm's" check_gang same k8s:same/s 3
 
@@ -322,10 +328,7 @@ ok_if "... as one job, each claim aligned, the cores Slurm's" check_gang same k8
 # commit is then shorter); a member that leaves takes its claim out of the
 # hold, and a claim deleted meanwhile is not kept by the finalizer.
 namespace hold
-for ((i = 0; i < 3; i++)); do
-    claim hold "h-$i" 2 resource.kubernetes.io/numaNode
-    pod hold "h-$i" "claim:h-$i" "  annotations: {isthmus.io/gang: h, isthmus.io/gang-size: \"4\"}"
-done >>"$dir/apply.log" 2>&1
+direct_gang hold h 3 4
 finalized() { kubectl get resourceclaim -n hold "$1" -o json | jq -e '.metadata.finalizers // [] | index("isthmus.io/gang")' >/dev/null; }
 ok_if "a waiting gang holds its members' claims" \
     until_ok eval 'finalized h-0 && finalized h-1 && finalized h-2'

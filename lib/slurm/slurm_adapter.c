@@ -26,6 +26,7 @@
 #include <slurm/slurm_errno.h>
 
 #include "lib/topology/node_extra.h"
+#include "lib/slurm/job_resrcs.h"
 #include "lib/slurm/slurm_adapter.h"
 #include "lib/slurm/slurm_conf.h"
 
@@ -49,11 +50,14 @@ typedef hostlist_t ism_hostlist_t;
 
 /* A running job's cores on each node: the job resources helpers up to
  * 24.05; slurm_get_resource_layout() from 25.11; 24.11 and 25.05 have no
- * public call (a jobs poll meeting a running job fails with ENOSYS). */
+ * public call: the job's resources record, read and checked by
+ * job_resrcs.h. */
 #if SLURM_VERSION_NUMBER < SLURM_VERSION_NUM(24, 11, 0)
 #define ISM_HAVE_JOB_CPUS_STR 1
 #elif SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 11, 0)
 #define ISM_HAVE_RESOURCE_LAYOUT 1
+#else
+#define ISM_HAVE_JOB_RESRCS_2411 1
 #endif
 
 /* 25.11 names the job of an allocation, and of slurm_complete_job, by a
@@ -800,17 +804,89 @@ static int job_node(const slurm_job_info_t *j, const char *host, struct ism_slur
         jn->memory = j->pn_min_memory;
     return 0;
 }
-#elif !defined(ISM_HAVE_RESOURCE_LAYOUT)
-static int job_node(const slurm_job_info_t *j, const char *host, struct ism_slurm_job_node *jn,
-                    ism_error_t *err)
+#endif
+
+#ifndef ISM_HAVE_JOB_CPUS_STR
+/* The shape of node host (sockets, cores per socket, threads per core):
+ * from the last node table this handle read, else asked of slurmctld. */
+static int node_shape(ism_slurm_t *s, const char *host, struct ism_resrcs_shape *shape,
+                      ism_error_t *err)
 {
-    return ism_err(err, ENOSYS,
-                   "job %u: this Slurm release has no API for a job's cores on node %s",
-                   j->job_id, host);
+    node_info_msg_t *msg = NULL;
+    const node_info_t *n = NULL;
+
+    for (uint32_t i = 0; s->node_msg && i < s->node_msg->record_count && !n; i++)
+        if (s->node_msg->node_array[i].name && strcmp(s->node_msg->node_array[i].name, host) == 0)
+            n = &s->node_msg->node_array[i];
+    if (!n) {
+        if (!(msg = load_one_node(host, err)))
+            return -1;
+        n = &msg->node_array[0];
+    }
+    shape->sockets = n->sockets;
+    shape->cores_per_socket = n->cores;
+    shape->threads_per_core = n->threads;
+    free_node_msg(msg);
+    if (shape->sockets <= 0 || shape->cores_per_socket <= 0 || shape->threads_per_core <= 0)
+        return ism_err(err, EPROTO, "node %s has %d sockets of %d cores of %d threads", host,
+                       shape->sockets, shape->cores_per_socket, shape->threads_per_core);
+    return 0;
 }
 #endif
 
-#ifndef ISM_HAVE_RESOURCE_LAYOUT
+#ifdef ISM_HAVE_JOB_RESRCS_2411
+/* Job j's cores on node host into jn; all is the record's node list. */
+static int resrcs_node(ism_slurm_t *s, const ism_job_resrcs_t *view, ism_hostlist_t all,
+                       const char *host, struct ism_slurm_job_node *jn, ism_error_t *err)
+{
+    struct ism_resrcs_shape shape;
+
+    if (!(jn->name = strdup(host)))
+        return ism_err(err, ENOMEM, "out of memory");
+    if (node_shape(s, host, &shape, err) < 0)
+        return ism_errprefix(err, "job %u", view->job.id);
+    return ism_job_resrcs_node(view, slurm_hostlist_find(all, host), host, &shape, &jn->cores,
+                               &jn->cpus, &jn->memory, err);
+}
+
+/* 24.11 and 25.05: the resources record slurm_load_jobs brought, checked
+ * against the job and the node table (job_resrcs.h); no more RPCs unless
+ * the node table was not read yet. */
+static int job_nodes(ism_slurm_t *s, const slurm_job_info_t *j, struct ism_slurm_job *job,
+                     ism_error_t *err)
+{
+    struct ism_resrcs_job rj = { .id = j->job_id, .num_nodes = j->num_nodes,
+                                 .num_cpus = j->num_cpus,
+                                 .completing = (j->job_state & JOB_COMPLETING) != 0 };
+    ism_job_resrcs_t view;
+    ism_hostlist_t hl = NULL, all = NULL;
+    char *host;
+    int count, rc = 0;
+
+    if (!job_holds_resources(j))
+        return 0;
+    if (ism_job_resrcs_open(j->job_resrcs, &rj, &view, err) < 0)
+        return -1;
+    if (!(hl = slurm_hostlist_create(j->nodes)) || !(all = slurm_hostlist_create(view.nodes)))
+        rc = ism_err(err, EINVAL, "job %u: bad node list '%s' or '%s'", j->job_id, j->nodes,
+                     view.nodes);
+    if (rc == 0 && slurm_hostlist_count(all) != view.nhosts)
+        rc = ism_err(err, EPROTO, "job %u: its resources record names %d nodes (%s) for %d",
+                     j->job_id, slurm_hostlist_count(all), view.nodes, view.nhosts);
+    count = rc == 0 ? slurm_hostlist_count(hl) : 0;
+    if (count > 0 && !(job->node = calloc((size_t)count, sizeof(*job->node))))
+        rc = ism_err(err, ENOMEM, "out of memory");
+    while (rc == 0 && job->nnodes < count && (host = slurm_hostlist_shift(hl))) {
+        rc = resrcs_node(s, &view, all, host, &job->node[job->nnodes++], err);
+        free(host);
+    }
+    if (all)
+        slurm_hostlist_destroy(all);
+    if (hl)
+        slurm_hostlist_destroy(hl);
+    return rc;
+}
+#elif !defined(ISM_HAVE_RESOURCE_LAYOUT)
 static int job_nodes(ism_slurm_t *s, const slurm_job_info_t *j, struct ism_slurm_job *job,
                      ism_error_t *err)
 {
@@ -892,27 +968,6 @@ static ism_bitmap_t *parse_core_mask(const char *hex, int ncores, ism_error_t *e
     return b;
 }
 
-/* Threads per core of node host: from the last node table this handle
- * read, else asked of slurmctld.  0 with err on failure. */
-static int node_threads(ism_slurm_t *s, const char *host, ism_error_t *err)
-{
-    node_info_msg_t *msg;
-    int threads;
-
-    for (uint32_t i = 0; s->node_msg && i < s->node_msg->record_count; i++) {
-        const node_info_t *n = &s->node_msg->node_array[i];
-        if (n->name && strcmp(n->name, host) == 0 && n->threads > 0)
-            return n->threads;
-    }
-    if (!(msg = load_one_node(host, err)))
-        return 0;
-    threads = msg->node_array[0].threads;
-    free_node_msg(msg);
-    if (threads <= 0)
-        ism_err(err, EPROTO, "node %s has %d threads per core", host, threads);
-    return threads > 0 ? threads : 0;
-}
-
 /* One node of the reply into jn; hl is the job's node list, seen marks the
  * nodes already described. */
 static int layout_node(ism_slurm_t *s, const slurm_job_info_t *j, const struct layout_node *ln,
@@ -921,7 +976,7 @@ static int layout_node(ism_slurm_t *s, const slurm_job_info_t *j, const struct l
 {
     int at = ln->node ? slurm_hostlist_find(hl, ln->node) : -1;
     int ncores = (int)ln->sockets_per_node * ln->cores_per_socket;
-    int threads;
+    struct ism_resrcs_shape shape;
 
     if (at < 0 || seen[at])
         return ism_err(err, EPROTO,
@@ -939,10 +994,10 @@ static int layout_node(ism_slurm_t *s, const slurm_job_info_t *j, const struct l
     if (ism_bitmap_empty(jn->cores))
         return ism_err(err, EPROTO, "job %u: Slurm gave it no core on node %s", j->job_id,
                        ln->node);
-    if (!(threads = node_threads(s, ln->node, err)))
+    if (node_shape(s, ln->node, &shape, err) < 0)
         return ism_errprefix(err, "job %u", j->job_id);
     /* Slurm allocates whole cores: every thread of each. */
-    jn->cpus = (uint32_t)ism_bitmap_count(jn->cores) * (uint32_t)threads;
+    jn->cpus = (uint32_t)ism_bitmap_count(jn->cores) * (uint32_t)shape.threads_per_core;
     jn->memory = ln->mem_alloc;
     return 0;
 }

@@ -155,8 +155,9 @@ typedef struct {
  * running, suspended and completing jobs; finished ones are left out.
  * Reads with SHOW_DETAIL, which brings each job's core bitmaps.  Slurm
  * 24.11 removed the calls that read those bitmaps: built against 24.11 or
- * 25.05, a poll that meets a running job fails with ENOSYS, naming the
- * job.  From 25.11 the cores come from one more RPC per running job, and a
+ * 25.05, the adapter reads them itself and checks them (job_resrcs.h); a
+ * job whose record does not check out fails the poll with EPROTO naming
+ * it.  From 25.11 the cores come from one more RPC per running job, and a
  * suspended or completing job has no nodes (lib/README.md, "Slurm
  * releases"). */
 int ism_slurm_jobs_poll(ism_slurm_t *s, ism_slurm_jobs_t **jobs, ism_error_t *err);

@@ -155,6 +155,78 @@ START_TEST(job_cores_match_cpu_ids)
 }
 END_TEST
 
+/* Job shapes whose cores each release reads its own way (a job's
+ * resources record on 24.11 and 25.05 groups nodes of equal shape, and
+ * counts cpus per node): several nodes of different shapes, SMT and
+ * non-SMT nodes, partial and whole nodes, several cores per task, one
+ * thread per core.  n1 corona (2 x 24 x 2), n2 2 x 8 x 2, n3 2 x 14 x 1,
+ * n4 4 x 2 x 2 (tests/slurm/run). */
+static const struct {
+    const char *args;
+    bool cpus_are_num_cpus; /* the cpus per node add up to NumCPUs (22.05
+                               counts one cpu per core under nomultithread
+                               where NumCPUs counts every thread) */
+} shapes[] = {
+    { "-N 4 -n 4", true },
+    { "-N 4 -n 9", true },
+    { "-N 2 -w n[2,4] -n 6 -c 3", true },
+    { "-N 3 -w n[1-3] --ntasks-per-node=2 -c 2", true },
+    { "-w n3 -n 20", true },
+    { "-w n4 --exclusive", true },
+    { "-w n1 -n 4 --hint=nomultithread", false },
+    { "-N 2 -p pair -n 5 -c 5", true },
+};
+/* Every node of a job of each shape: its cores against CPU_IDs, its cpus
+ * between one and ThreadsPerCore per core, and added up against the job's
+ * NumCPUs. */
+START_TEST(job_shapes_match_cpu_ids)
+{
+    const char *shape = shapes[_i].args;
+    ism_error_t err = ISM_ERROR_INIT;
+    ism_slurm_jobs_t *snap = NULL;
+    const struct ism_slurm_job *job;
+    char args[256], jid[16], *hosts, *num_cpus, *num_nodes;
+    uint32_t id, cpus = 0;
+
+    snprintf(args, sizeof(args), "%s -J isthmus-shape", shape);
+    id = sbatch(args);
+    wait_job_state(id, "RUNNING");
+    ck_assert_msg(ism_slurm_jobs_poll(slurm, &snap, &err) == 1, "%s: %s", shape, err.text);
+    ck_assert_ptr_nonnull(job = ism_slurm_jobs_find(snap, id));
+    snprintf(jid, sizeof(jid), "%u", id);
+    num_nodes = scontrol_field("job", jid, "NumNodes");
+    num_cpus = scontrol_field("job", jid, "NumCPUs");
+    hosts = sh("scontrol show hostnames $(squeue -h -j %u -o %%N) | tr '\n' ' '", id);
+    ck_assert_msg(job->nnodes == atoi(num_nodes), "%s: %d nodes, want %s", shape, job->nnodes,
+                  num_nodes);
+    for (int k = 0; k < job->nnodes; k++) {
+        const struct ism_slurm_job_node *jn = &job->node[k];
+        ism_bitmap_t *want = oracle_job_cores(id, jn->name);
+        char *got_s = ism_bitmap_format_list(jn->cores), *want_s = ism_bitmap_format_list(want);
+        char word[64], *threads;
+
+        snprintf(word, sizeof(word), "%s ", jn->name);
+        ck_assert_msg(strstr(hosts, word), "%s: node %s is not among %s", shape, jn->name, hosts);
+        ck_assert_msg(ism_bitmap_equal(jn->cores, want), "%s: job %u on %s: cores %s, want %s",
+                      shape, id, jn->name, got_s, want_s);
+        ck_assert_msg(jn->memory > 0, "%s: no memory on %s", shape, jn->name);
+        threads = scontrol_field("node", jn->name, "ThreadsPerCore");
+        ck_assert_msg(jn->cpus >= (uint32_t)ism_bitmap_count(want) &&
+                          jn->cpus <= (uint32_t)(ism_bitmap_count(want) * atoi(threads)),
+                      "%s: %u cpus for cores %s of %s threads on %s", shape, jn->cpus, want_s,
+                      threads, jn->name);
+        cpus += jn->cpus;
+        free(got_s), free(want_s), free(threads);
+        ism_bitmap_destroy(want);
+    }
+    ck_assert_msg(!shapes[_i].cpus_are_num_cpus || cpus == (uint32_t)atoi(num_cpus),
+                  "%s: %u cpus, want %s", shape, cpus, num_cpus);
+    free(hosts), free(num_cpus), free(num_nodes);
+    ism_slurm_jobs_destroy(snap);
+    cancel_all_jobs();
+}
+END_TEST
+
 START_TEST(cores_outside_topology)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -189,6 +261,8 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, nodes_match_scontrol, 0, 4);
     tcase_add_loop_test(tc, job_cores_match_cpu_ids, 0, 4);
+    tcase_add_loop_test(tc, job_shapes_match_cpu_ids, 0,
+                        (int)(sizeof(shapes) / sizeof(shapes[0])));
     tcase_add_test(tc, cores_outside_topology);
     suite_add_tcase(s, tc);
     return s;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -157,6 +158,23 @@ static mhd_result_t answer(void *cls, struct MHD_Connection *c, const char *url,
     return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
+/* Why binding sa fails, found by binding it again: libmicrohttpd 0.9 left
+ * the bind's errno (EADDRINUSE for a taken port), 1.0 closes its socket
+ * first and leaves EBADF, which says nothing.  0 when the bind works now. */
+static int bind_errno(const struct sockaddr_in *sa)
+{
+    int one = 1, e = 0, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return errno;
+    /* as libmicrohttpd does, so that only a listening socket is in the way */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+        e = errno;
+    close(fd);
+    return e;
+}
+
 static int start(ism_http_t *s, const char *listen, struct sockaddr_in *sa, ism_error_t *err)
 {
     const union MHD_DaemonInfo *info;
@@ -173,6 +191,8 @@ static int start(ism_http_t *s, const char *listen, struct sockaddr_in *sa, ism_
                             MHD_OPTION_END);
     e = errno;
     s->starting = false;
+    if (!s->d && e == EBADF)
+        e = bind_errno(sa);
     /* errno says it best (libmicrohttpd's own message names "port 0" when
      * the address came with SOCK_ADDR); its message when errno is not set. */
     if (!s->d)

@@ -62,7 +62,7 @@ rbac_record() {
 # Sets k8s (the Kubernetes world's directory) and the world's environment.
 bridge_world() {
     [[ -x $isthmusd && -x $topo_tool ]] || bail "build $build first (no isthmusd or isthmus-topology)"
-    local env_lines b kind role
+    local env_lines
     # every request of the user isthmusd is audited (rbac_record)
     export ISTHMUS_K8S_AUDIT_USER=isthmusd
     env_lines=$("$world/hybrid/start" "$dir" "$@" 2>"$dir/start.err") || {
@@ -71,6 +71,14 @@ bridge_world() {
     }
     eval "$env_lines"
     k8s=$ISTHMUS_K8S_WORLD
+    bridge_apply_contrib
+}
+
+# bridge_apply_contrib: contrib's namespace, DeviceClass and RBAC on the
+# Kubernetes world $k8s (KUBECONFIG set), with the ServiceAccount's roles
+# given to the world's user "isthmusd" too.
+bridge_apply_contrib() {
+    local b kind role
     kubectl apply -f "$top/contrib/kubernetes/namespace.yaml" -f "$top/contrib/kubernetes/deviceclass.yaml" \
         -f "$top/contrib/kubernetes/rbac.yaml" >"$dir/apply.log" 2>&1 || bail "contrib manifests refused"
     kubectl get clusterrolebindings,rolebindings -A -o json |
@@ -129,6 +137,28 @@ has_slices() { [[ $(slices_of "$1") -gt 0 ]]; }
 no_slices() { [[ $(slices_of "$1") == 0 ]]; }
 # mirrored_claims JOB: how many claims isthmus-system holds for Slurm job JOB
 mirrored_claims() { kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$1" -o name | wc -l; }
+# oracle_cores JOB NODE: the job's abstract cores on NODE as devices
+# ("core-N" lines), from scontrol -d (CPU_IDs are core x ThreadsPerCore +
+# thread); scontrol groups nodes with equal ids into one hostlist
+oracle_cores() {
+    local ids threads line nodes r
+    while read -r line; do
+        nodes=${line%% *}
+        scontrol show hostnames "${nodes#Nodes=}" | grep -qx "$2" || continue
+        ids=${line##*CPU_IDs=}
+        break
+    done < <(scontrol -d show job "$1" | grep -o 'Nodes=[^ ]* CPU_IDs=[^ ]*')
+    threads=$(scontrol show node "$2" | sed -n 's/.*ThreadsPerCore=\([0-9]*\).*/\1/p')
+    for r in ${ids//,/ }; do
+        if [[ $r == *-* ]]; then seq "${r%-*}" "${r#*-}"; else echo "$r"; fi
+    done | awk -v t="$threads" '{print "core-" int($1 / t)}' | sort -u
+}
+# claim_devices JOB [NODE]: the devices of the claims mirroring JOB (on NODE)
+claim_devices() {
+    kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$1" -o json |
+        jq -r --arg n "${2-}" '.items[].status.allocation.devices.results[]?
+            | select($n == "" or .pool == $n) | .device' | sort
+}
 
 # ------------------------------------------------------------ faults
 # bridge_relay: put blackhole_proxy.py between isthmusd and the real

@@ -99,18 +99,6 @@ check "... at generation 2" "$(gen n2-cpu.isthmus.io-0)" 2
 # --- a Slurm job: mirrored as allocated claims
 job=$(sbatch --parsable -o /dev/null -w n2 -c 12 --wrap 'sleep 600') || bail "sbatch failed"
 until_ok eval '[[ $(squeue -h -j '"$job"' -o %T) == RUNNING ]]' || bail "job $job did not start"
-oracle_cores() { # the job's abstract cores on node $2, from scontrol -d (CPU_IDs / threads)
-    local ids threads
-    ids=$(scontrol -d show job "$1" | sed -n "s/.*Nodes=$2 CPU_IDs=\([^ ]*\).*/\1/p")
-    threads=$(scontrol show node "$2" | sed -n 's/.*ThreadsPerCore=\([0-9]*\).*/\1/p')
-    for r in ${ids//,/ }; do
-        if [[ $r == *-* ]]; then seq "${r%-*}" "${r#*-}"; else echo "$r"; fi
-    done | awk -v t="$threads" '{print "core-" int($1 / t)}' | sort -u
-}
-claim_devices() {
-    kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$1" -o json |
-        jq -r '.items[].status.allocation.devices.results[]? | .device' | sort
-}
 ok_if "job $job gets claims in isthmus-system" until_ok eval '[[ -n $(claim_devices '"$job"') ]]'
 check "the claims name exactly the job's cores (scontrol -d show job)" "$(claim_devices "$job")" "$(oracle_cores "$job" n2)"
 check "claims: finalizer, labels, pool n2, node-local allocation" \

@@ -22,11 +22,13 @@ debian_need_pkgs() {
     [[ $(id -u) == 0 ]] ||
         die "missing Debian packages: ${missing[*]} (install them, or run as root)"
     note "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    # Another apt (a second root being built) may hold dpkg's lock: wait.
+    local wait=(-o DPkg::Lock::Timeout=300)
+    DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null ||
-        { apt-get update -qq >/dev/null &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                "${missing[@]}" >/dev/null; } ||
+        { apt-get "${wait[@]}" update -qq >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y -qq \
+                --no-install-recommends "${missing[@]}" >/dev/null; } ||
         die "apt-get install ${missing[*]} failed"
 }
 
@@ -74,8 +76,7 @@ debian_root() {
     shift 5
     local variant=minbase root stamp_want log tmp start have
     root=$cache/root
-    stamp_want=$(printf 'suite=%s variant=%s include=%s recipe=%s\n' \
-        "$suite" "$variant" "$packages" "$revision" | sha256sum | cut -d' ' -f1)
+    stamp_want=$(debian_root_stamp "$suite" "$packages" "$revision")
     if debian_root_cached "$cache" "$stamp_want" "$@"; then
         printf '%s\n' "$root"
         return 0
@@ -117,6 +118,13 @@ debian_root() {
         note "built the Debian $suite root in $((SECONDS - start))s: $have"
     ) || exit 1
     printf '%s\n' "$root"
+}
+
+# debian_root_stamp SUITE PACKAGES REVISION: the hash of a root's recipe
+# (a minbase debootstrap of SUITE with PACKAGES), kept in CACHE/.stamp.
+debian_root_stamp() {
+    printf 'suite=%s variant=minbase include=%s recipe=%s\n' "$1" "$2" "$3" |
+        sha256sum | cut -d' ' -f1
 }
 
 # debian_root_cached CACHE STAMP [FILE...]: is CACHE/root built from the

@@ -32,7 +32,7 @@ same() {
     if cmp -s "$2" "$3"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=$((failed + 1)); fi
 }
 
-echo "1..25"
+echo "1..31"
 check "--help prints usage" 0 "Usage: isthmus-topology" -- "$tool" --help
 check "--version prints the version" 0 "isthmus-topology (isthmus)" -- "$tool" --version
 check "no command is a usage error" 2 "missing COMMAND" -- "$tool"
@@ -80,4 +80,20 @@ check "config error names file, line and key" 1 "bad.conf:2: unknown key 'Topolg
     -- "$tool" show --config "$tmp/bad.conf"
 check "ISTHMUS_HWLOC_XMLFILE selects the XML" 0 "CPUs=176 " \
     -- env ISTHMUS_HWLOC_XMLFILE="$xml/sierra.xml" "$tool" slurm-conf
+
+# publish --dry-run: exactly the Extra text, and no Slurm needed.
+"$tool" json --xml "$xml/corona.xml" >"$tmp/corona.json"
+printf '{"isthmus":%s}\n' "$(cat "$tmp/corona.json")" >"$tmp/want-full"
+env SLURM_CONF=/nonexistent "$tool" publish --dry-run -N n1 --xml "$xml/corona.xml" >"$tmp/got-full" 2>&1
+same "publish --dry-run prints the full value without Slurm" "$tmp/want-full" "$tmp/got-full"
+check "publish --dry-run --holder prints a reference" 0 '^{"isthmus":"ref1:rack1-n7/[0-9a-f]\{12\}"}$' \
+    -- env SLURM_CONF=/nonexistent "$tool" publish --dry-run --holder rack1-n7 --xml "$xml/corona.xml"
+"$tool" publish --dry-run --holder a --xml "$xml/corona.xml" >"$tmp/ref-a"
+"$tool" publish --dry-run --holder a --json "$tmp/corona.json" >"$tmp/ref-a2"
+same "the reference's digest is the encoding's, whatever the source" "$tmp/ref-a" "$tmp/ref-a2"
+check "publish --dry-run --full ignores --holder" 0 '^{"isthmus":{"version":1,' \
+    -- "$tool" publish --dry-run --full --holder a --xml "$xml/corona.xml"
+check "a holder that is no node name is a usage error" 2 "cannot name a holder" \
+    -- "$tool" publish --dry-run --holder 'a/b' --xml "$xml/corona.xml"
+check "--holder is for publish only" 2 "for publish only" -- "$tool" json --holder a
 [ "$failed" -eq 0 ]

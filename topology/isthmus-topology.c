@@ -70,8 +70,8 @@ static const char usage_text[] =
     "  -H, --holder NODE       publish: try NODE first as the holder (repeatable)\n"
     "      --full              publish: store the full encoding, never a reference\n"
     "      --dry-run           publish: print the Extra value to store and exit, without\n"
-    "                          contacting Slurm (a reference to the first --holder, else\n"
-    "                          the full encoding)\n"
+    "                          contacting Slurm (a reference if a --holder is given,\n"
+    "                          assumed to hold the same encoding; else the full one)\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n";
 
@@ -304,8 +304,9 @@ static const char *publish_node(const struct options *o, char *buf, size_t len)
     return buf;
 }
 
-/* publish --dry-run: the Extra text publish would store in an empty field
- * (a reference to the first --holder unless --full, else in full). */
+/* publish --dry-run: the Extra text publish would store in an empty field:
+ * a reference when a --holder is given (assumed to hold the same encoding)
+ * unless --full, else the full encoding. */
 static int publish_dry_run(const char *json, const struct options *o)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -313,8 +314,8 @@ static int publish_dry_run(const char *json, const struct options *o)
     int rc = EXIT_BAD_INPUT;
 
     ism_extra_digest(json, digest);
-    if (o->nholders && !o->full && !(ref = ism_extra_ref_format(o->holders[0], digest, &err)))
-        rc = EXIT_USAGE;
+    if (o->nholders && !o->full && !(ref = ism_extra_ref_format(digest, &err)))
+        rc = EXIT_BAD_INPUT;
     else if (ism_extra_merge("", ref ? ref : json, false, &merged, &err) == 1)
         rc = printf("%s\n", merged) < 0 ? EXIT_BAD_INPUT : 0;
     if (rc != 0)

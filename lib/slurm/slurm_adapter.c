@@ -426,33 +426,89 @@ static int partition_firsts(struct names *a, const char *node)
     return rc;
 }
 
-/* The first candidate holding digest in full, copied into holder; "" when
- * none does.  -1 only when out of memory. */
-static int find_holder(const char *node, const char *extra, const char *digest,
-                       const char *const *given, char *holder)
+/* The first node of the whole table other than skip that holds digest in
+ * full (one read of the table): its name into holder (NULL ok) and its
+ * encoding into *json (NULL ok).  Returns 1 found, 0 none, -1 with err. */
+static int table_holder(const char *digest, const char *skip, char *holder, char **json,
+                        ism_error_t *err)
+{
+    node_info_msg_t *msg = NULL;
+    int found = 0;
+
+    if (slurm_load_node(0, &msg, SHOW_ALL) != 0)
+        return slurm_fail(err, last_error(), "reading the nodes");
+    for (uint32_t i = 0; !found && i < msg->record_count; i++) {
+        const node_info_t *n = &msg->node_array[i];
+        char *full;
+
+        if (!n->name || !n->extra || strcmp(n->name, skip) == 0 ||
+            strlen(n->name) > ISM_SLURM_NODE_NAME_MAX || !(full = extra_full(n->extra, digest)))
+            continue;
+        found = 1;
+        if (holder)
+            strcpy(holder, n->name);
+        if (json)
+            *json = full;
+        else
+            free(full);
+    }
+    free_node_msg(msg);
+    return found;
+}
+
+/* The first candidate holding digest in full: --holder nodes, then the
+ * first node of each partition of node, each with a single-node read.
+ * Its name into holder ("" when none; -1 only when out of memory), and its
+ * encoding into *json when json is not NULL. */
+static int find_holder(const char *node, const char *digest, const char *const *given,
+                       char *holder, char **json)
 {
     struct names a = { 0 };
-    struct ism_extra_ref now;
-    char *value = ism_extra_get(extra, NULL);
     int rc = 0;
 
     holder[0] = '\0';
     for (int i = 0; rc == 0 && given && given[i]; i++)
         rc = names_add(&a, given[i], node);
-    if (rc == 0 && value && ism_extra_ref_parse(value, &now, NULL) == 1 &&
-        strcmp(now.digest, digest) == 0)
-        rc = names_add(&a, now.holder, node);
-    free(value);
     if (rc == 0)
         rc = partition_firsts(&a, node);
     for (int i = 0; rc == 0 && i < a.n && !holder[0]; i++) {
         char *full = node_full(a.v[i], digest);
-        if (full && strlen(a.v[i]) <= ISM_EXTRA_HOLDER_MAX)
+        if (full && strlen(a.v[i]) <= ISM_SLURM_NODE_NAME_MAX) {
             strcpy(holder, a.v[i]);
+            if (json) {
+                *json = full;
+                full = NULL;
+            }
+        }
         free(full);
     }
     names_free(&a);
     return rc;
+}
+
+/* Whether extra already names digest by reference. */
+static bool names_digest(const char *extra, const char *digest)
+{
+    char *value = ism_extra_get(extra, NULL), now[ISM_EXTRA_DIGEST_LEN + 1];
+    bool yes = value && ism_extra_ref_parse(value, now, NULL) == 1 && strcmp(now, digest) == 0;
+
+    free(value);
+    return yes;
+}
+
+/* Where publish stores a reference: a candidate holding digest, or, for a
+ * node that names it already, any node of the table (a holder that is no
+ * candidate, given by --holder once).  holder "" when none: store it in
+ * full. */
+static int choose_holder(const char *node, const char *extra, const char *digest,
+                         const struct ism_publish *p, char *holder, ism_error_t *err)
+{
+    if (find_holder(node, digest, p->holders, holder, NULL) < 0)
+        return ism_err(err, ENOMEM, "out of memory");
+    if (!holder[0] && names_digest(extra, digest) &&
+        table_holder(digest, node, holder, NULL, err) < 0)
+        return -1;
+    return 0;
 }
 
 int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
@@ -469,11 +525,9 @@ int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *top
     if (!(extra = ism_slurm_node_extra(s, node, err)))
         return -1;
     ism_extra_digest(topo_json, digest);
-    if (!p->full && find_holder(node, extra, digest, p->holders, p->holder) < 0) {
-        ism_err(err, ENOMEM, "out of memory");
+    if (!p->full && choose_holder(node, extra, digest, p, p->holder, err) < 0)
         goto out;
-    }
-    if (p->holder[0] && !(value = ref = ism_extra_ref_format(p->holder, digest, err)))
+    if (p->holder[0] && !(value = ref = ism_extra_ref_format(digest, err)))
         goto out;
     if ((rc = ism_extra_merge(extra, value, p->force, &merged, err)) < 0)
         ism_errprefix(err, "node %s", node);
@@ -486,32 +540,20 @@ out:
     return rc < 0 ? -1 : 0;
 }
 
-/* Any node's full encoding with digest into *json (NULL if none holds
- * it): one read of the whole table.  -1 with err when it fails. */
-static int any_full(const char *digest, char **json, ism_error_t *err)
+/* The full encoding a reference names: from the first node of one of
+ * node's partitions, else from any node of the table. */
+static char *follow(const char *node, const char *digest, ism_error_t *err)
 {
-    node_info_msg_t *msg = NULL;
+    char holder[ISM_SLURM_NODE_NAME_MAX + 1], *json = NULL;
 
-    *json = NULL;
-    if (slurm_load_node(0, &msg, SHOW_ALL) != 0)
-        return slurm_fail(err, last_error(), "reading the nodes");
-    for (uint32_t i = 0; !*json && i < msg->record_count; i++)
-        if (msg->node_array[i].name && msg->node_array[i].extra)
-            *json = extra_full(msg->node_array[i].extra, digest);
-    free_node_msg(msg);
-    return 0;
-}
-
-/* The full encoding a reference names: its holder's, else any node's. */
-static char *follow(const char *node, const struct ism_extra_ref *ref, ism_error_t *err)
-{
-    char *json = node_full(ref->holder, ref->digest);
-
-    if (!json && any_full(ref->digest, &json, err) == 0 && !json)
+    if (find_holder(node, digest, NULL, holder, &json) < 0) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (!json && table_holder(digest, node, NULL, &json, err) == 0)
         ism_err(err, ENOENT,
-                "its Extra names the topology %s%s/%s, but no node holds it: run "
-                "isthmus-topology publish on %s", ISM_EXTRA_REF_PREFIX, ref->holder,
-                ref->digest, node);
+                "its Extra names the topology %s%s, but no node holds it: run "
+                "isthmus-topology publish on %s", ISM_EXTRA_REF_PREFIX, digest, node);
     return json;
 }
 
@@ -519,14 +561,14 @@ char *ism_slurm_fetch_topology(ism_slurm_t *s, const char *node, ism_error_t *er
 {
     char *extra = ism_slurm_node_extra(s, node, err);
     char *value = extra ? ism_extra_get(extra, err) : NULL, *json = NULL;
-    struct ism_extra_ref ref;
-    int kind = value ? ism_extra_ref_parse(value, &ref, err) : -1;
+    char digest[ISM_EXTRA_DIGEST_LEN + 1];
+    int kind = value ? ism_extra_ref_parse(value, digest, err) : -1;
 
     if (kind == 0) {
         json = value;
         value = NULL;
     } else if (kind == 1) {
-        json = follow(node, &ref, err);
+        json = follow(node, digest, err);
     }
     if (extra && !json)
         ism_errprefix(err, "node %s", node);

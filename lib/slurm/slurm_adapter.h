@@ -50,6 +50,9 @@ char *ism_slurm_node_extra(ism_slurm_t *s, const char *node, ism_error_t *err);
 int ism_slurm_node_set_extra(ism_slurm_t *s, const char *node, const char *extra,
                              ism_error_t *err);
 
+/* Longest node name publish reports as a holder. */
+#define ISM_SLURM_NODE_NAME_MAX 64
+
 /* How to publish a topology, and what happened. */
 struct ism_publish {
     /* in */
@@ -58,25 +61,26 @@ struct ism_publish {
     bool force;                 /* replace an Extra that is not a JSON object */
     /* out */
     bool changed;               /* an update RPC was sent */
-    char holder[ISM_EXTRA_HOLDER_MAX + 1]; /* the node the stored reference names;
-                                              "" when the full encoding is stored */
+    char holder[ISM_SLURM_NODE_NAME_MAX + 1]; /* a node found holding the encoding
+                                                 when a reference is stored; "" when
+                                                 the full encoding is */
 };
 
 /* Store topo_json (ism_topo_encode's canonical text) under the key "isthmus"
  * of the node's Extra, keeping other keys (see ism_extra_merge for force
- * and the refusals): as a reference (node_extra.h) to the first node that
+ * and the refusals): as a reference (node_extra.h) when another node
  * already holds the same encoding in full, else in full.  The nodes tried,
- * each with one single-node read: p->holders, the holder the node's Extra
- * names now, then the first node of each partition holding the node (so
- * a homogeneous partition converges on one holder, even when its nodes
- * first published all at once).  The node itself is never its own holder.
- * No RPC updates the node when the stored value is already the one to
- * store. */
+ * each with one single-node read: p->holders, then the first node of each
+ * partition holding the node (so a homogeneous partition converges on one
+ * holder, even when its nodes first published all at once); when none
+ * holds it and the node already names it, the whole table once (a holder
+ * given by --holder at an earlier publish stays good).  No RPC updates the
+ * node when the stored value is already the one to store. */
 int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
                                struct ism_publish *p, ism_error_t *err);
 /* The topology JSON text published for node (caller frees), following a
- * reference to its holder, or to any node holding that digest when the
- * holder no longer does (one read of the whole node table).  NULL with
+ * reference to the first node of one of its partitions, or else to any
+ * node holding that digest (one read of the whole node table).  NULL with
  * ENOENT when none was published or the reference leads nowhere. */
 char *ism_slurm_fetch_topology(ism_slurm_t *s, const char *node, ism_error_t *err);
 

@@ -81,7 +81,7 @@ static struct ism_topo_share *share_decode(const char *extra)
             set_error(share, &e);
         return share;
     }
-    if ((kind = ism_extra_ref_parse(value, &share->ref, &e)) < 0)
+    if ((kind = ism_extra_ref_parse(value, share->ref, &e)) < 0)
         set_error(share, &e);
     else if (kind == 0)
         decode_full(share, value);
@@ -91,7 +91,7 @@ static struct ism_topo_share *share_decode(const char *extra)
 
 static bool is_pending(const struct ism_topo_share *share)
 {
-    return !share->topo && share->ref.holder[0];
+    return !share->topo && share->ref[0];
 }
 
 /* ---- the table ---- */
@@ -220,7 +220,7 @@ static int resolve(const ism_extra_table_t *t, int n, struct ism_topo_share **sh
         struct ism_topo_share *pending = shares[i];
         if (!is_pending(pending))
             continue;
-        memcpy(key.digest, pending->ref.digest, sizeof(key.digest));
+        memcpy(key.digest, pending->ref, sizeof(key.digest));
         hit = count ? bsearch(&keyp, index, (size_t)count, sizeof(*index), cmp_share_digest)
                     : NULL;
         if (hit) {
@@ -229,11 +229,9 @@ static int resolve(const ism_extra_table_t *t, int n, struct ism_topo_share **sh
         } else if (!pending->error[0]) {
             ism_error_t e = ISM_ERROR_INIT;
             ism_err(&e, ENOENT,
-                    "its Extra names the topology %s%s/%s, but no node holds a topology with "
-                    "that digest (node %s holds another or none): run isthmus-topology publish "
-                    "on this node",
-                    ISM_EXTRA_REF_PREFIX, pending->ref.holder, pending->ref.digest,
-                    pending->ref.holder);
+                    "its Extra names the topology %s%s, but no node holds a topology with "
+                    "that digest: run isthmus-topology publish on this node",
+                    ISM_EXTRA_REF_PREFIX, pending->ref);
             set_error(pending, &e);
         }
     }

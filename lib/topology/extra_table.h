@@ -11,8 +11,7 @@
  *     topology's identity, so a holder that goes away changes nothing);
  *   - each distinct Extra text is decoded once, however many nodes hold it;
  *   - a reference resolves to the topology of any node of this table, or
- *     of the last one, with that digest; the holder it names is a hint for
- *     tools that read one node at a time (isthmus-topology fetch).
+ *     of the last one, with that digest.
  *
  * Nodes with the same topology share one ism_topo_t: readers may compare
  * topology pointers to find equal machines.
@@ -32,7 +31,8 @@ struct ism_topo_share {
     int refs;                /* atomic */
     ism_topo_t *topo;        /* NULL when none is usable: see error */
     char digest[ISM_EXTRA_DIGEST_LEN + 1]; /* of topo's encoding; "" without topo */
-    struct ism_extra_ref ref; /* the reference the Extra held (holder "" if full) */
+    char ref[ISM_EXTRA_DIGEST_LEN + 1]; /* the digest the Extra names, "" when
+                                           it holds no reference */
     char error[sizeof(((ism_error_t *)0)->text)]; /* why topo is NULL; "" when
                                                      nothing was published */
 };

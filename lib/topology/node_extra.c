@@ -56,46 +56,27 @@ static bool is_digest(const char *s, size_t len)
     return true;
 }
 
-/* Node names as Slurm's hostlists allow them, minus what would break our
- * reference or its JSON: no '/', quotes, backslashes, blanks or controls. */
-static bool is_holder(const char *s, size_t len)
-{
-    if (len == 0 || len > ISM_EXTRA_HOLDER_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c >= 0x7f || c == '/' || c == '"' || c == '\\')
-            return false;
-    }
-    return true;
-}
-
-char *ism_extra_ref_format(const char *holder, const char *digest, ism_error_t *err)
+char *ism_extra_ref_format(const char *digest, ism_error_t *err)
 {
     char *text = NULL;
 
-    if (!holder || !is_holder(holder, strlen(holder))) {
-        ism_err(err, EINVAL, "'%s' cannot name a holder node in a topology reference",
-                holder ? holder : "(null)");
-        return NULL;
-    }
     if (!digest || !is_digest(digest, strlen(digest))) {
         ism_err(err, EINVAL, "'%s' is not a topology digest (%d lower-case hex digits)",
                 digest ? digest : "(null)", ISM_EXTRA_DIGEST_LEN);
         return NULL;
     }
-    if (asprintf(&text, "\"%s%s/%s\"", ISM_EXTRA_REF_PREFIX, holder, digest) < 0) {
+    if (asprintf(&text, "\"%s%s\"", ISM_EXTRA_REF_PREFIX, digest) < 0) {
         ism_err(err, ENOMEM, "out of memory");
         return NULL;
     }
     return text;
 }
 
-int ism_extra_ref_parse(const char *value, struct ism_extra_ref *ref, ism_error_t *err)
+int ism_extra_ref_parse(const char *value, char *digest, ism_error_t *err)
 {
     json_t *v = value ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
-    const char *s, *slash;
     size_t plen = strlen(ISM_EXTRA_REF_PREFIX);
+    const char *s;
     int rc = -1;
 
     if (!v) {
@@ -103,17 +84,14 @@ int ism_extra_ref_parse(const char *value, struct ism_extra_ref *ref, ism_error_
     } else if (!json_is_string(v)) {
         rc = 0;
     } else if (strncmp(s = json_string_value(v), ISM_EXTRA_REF_PREFIX, plen) != 0 ||
-               !(slash = strrchr(s + plen, '/')) || !is_holder(s + plen, (size_t)(slash - s - plen)) ||
-               !is_digest(slash + 1, strlen(slash + 1)) || json_string_length(v) != strlen(s)) {
+               json_string_length(v) != strlen(s) || !is_digest(s + plen, strlen(s + plen))) {
         ism_err(err, EINVAL,
-                "the value under \"%s\" is a string but not a topology reference "
-                "(%sHOLDER/DIGEST)", ISM_EXTRA_KEY, ISM_EXTRA_REF_PREFIX);
+                "the value under \"%s\" is a string but not a topology reference (%sDIGEST, "
+                "%d lower-case hex digits)", ISM_EXTRA_KEY, ISM_EXTRA_REF_PREFIX,
+                ISM_EXTRA_DIGEST_LEN);
     } else {
-        if (ref) {
-            memcpy(ref->holder, s + plen, (size_t)(slash - s - plen));
-            ref->holder[slash - s - plen] = '\0';
-            memcpy(ref->digest, slash + 1, ISM_EXTRA_DIGEST_LEN + 1);
-        }
+        if (digest)
+            memcpy(digest, s + plen, ISM_EXTRA_DIGEST_LEN + 1);
         rc = 1;
     }
     json_decref(v);

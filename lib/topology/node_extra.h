@@ -7,17 +7,20 @@
  *   full        the topology's JSON encoding itself (topology.h), an object:
  *                   {"isthmus":{"version":1,...}}
  *   reference   a string naming the topology by the digest of its encoding,
- *               and a node that holds it in full:
- *                   {"isthmus":"ref1:HOLDER/DIGEST"}
+ *               which some other node holds in full:
+ *                   {"isthmus":"@DIGEST"}
  *
  * Why references: every node read of every Slurm client (sinfo, scontrol,
  * squeue's node lookups, isthmusd) carries every node's Extra.  A full
  * encoding is 0.4-8 KB, more than Slurm's own record of the node; a
  * cluster has few distinct machines, so one node per machine holds the
- * encoding and the others name it in about 40 bytes.  The digest is the
- * identity: a reader may take the encoding from any node holding one with
- * that digest; HOLDER is only where to look first.  "ref1" is the version
- * of the reference form; the full form carries its own "version".
+ * encoding and the others name it in 27 bytes (each byte counts: it travels
+ * once per node in every node read, where a node's own record is about 340
+ * bytes; so the reference names no holder, whose name could be as long as
+ * the rest).  The digest is the identity: a reader takes the encoding from
+ * any node that holds one with that digest.  The leading '@' marks version
+ * 1 of the reference form (another version will use another mark); the
+ * full form carries its own "version".
  *
  * These functions only transform text; the Slurm adapter (slurm_adapter.h)
  * reads and writes the field.  They link no libslurm, so the SPANK plugin
@@ -38,37 +41,28 @@
  * machine we know is about 40 KB, so this bounds hostile input only. */
 #define ISM_EXTRA_MAX_BYTES (16 * 1024 * 1024)
 
-#define ISM_EXTRA_REF_PREFIX "ref1:"
+#define ISM_EXTRA_REF_PREFIX "@"
 /* Hex digits of a digest: 48 bits.  Distinct machines in one cluster are
  * few (tens), so an accidental collision is out of reach (about 1e-12 for
  * a hundred); Extra is written by Slurm admins only, so forgery is not a
  * concern. */
 #define ISM_EXTRA_DIGEST_LEN 12
-/* Longest holder name in a reference (Slurm node names are host names). */
-#define ISM_EXTRA_HOLDER_MAX 64
-
-struct ism_extra_ref {
-    char holder[ISM_EXTRA_HOLDER_MAX + 1];
-    char digest[ISM_EXTRA_DIGEST_LEN + 1];
-};
-
 /* The digest of a topology's canonical encoding (ism_topo_encode's text)
  * into digest (ISM_EXTRA_DIGEST_LEN + 1 bytes): the first 48 bits of its
  * FNV-1a 64-bit hash in lower-case hex. */
 void ism_extra_digest(const char *encoding, char *digest);
 
-/* The reference value naming holder and digest, as JSON text (a quoted
- * string; caller frees) for ism_extra_merge.  NULL with EINVAL when holder
- * is not a node name (empty, too long, or holding '/', '"', '\\', spaces
- * or control characters) or digest is not ISM_EXTRA_DIGEST_LEN lower-case
- * hex digits. */
-char *ism_extra_ref_format(const char *holder, const char *digest, ism_error_t *err);
+/* The reference value for digest, as JSON text (a quoted string; caller
+ * frees) for ism_extra_merge.  NULL with EINVAL when digest is not
+ * ISM_EXTRA_DIGEST_LEN lower-case hex digits. */
+char *ism_extra_ref_format(const char *digest, ism_error_t *err);
 
-/* Read a value as ism_extra_get returns it.  Returns 1 and fills ref when
- * it is a reference; 0 when it is not a string (a full encoding: decode
- * it); -1 with EINVAL and err naming the problem when it is a string that
- * is no valid reference, or value is NULL. */
-int ism_extra_ref_parse(const char *value, struct ism_extra_ref *ref, ism_error_t *err);
+/* Read a value as ism_extra_get returns it.  Returns 1 and copies the
+ * digest it names into digest (ISM_EXTRA_DIGEST_LEN + 1 bytes; may be
+ * NULL) when it is a reference; 0 when it is not a string (a full
+ * encoding: decode it); -1 with EINVAL and err naming the problem when it
+ * is a string that is no valid reference, or value is NULL. */
+int ism_extra_ref_parse(const char *value, char *digest, ism_error_t *err);
 
 /* Merge value_json, the JSON text of our value (a full encoding from
  * ism_topo_encode, or a reference from ism_extra_ref_format), into the

@@ -101,6 +101,7 @@ LogLevel=${loglevel:-info}
 SlurmConf=$SLURM_CONF
 Kubeconfig=${kubeconfig:-$k8s/isthmusd.kubeconfig}
 SlurmPollInterval=1
+SlurmNodePollInterval=1
 HttpListen=127.0.0.1:0
 PidFile=$dir/isthmusd-$r.pid
 LeaseDuration=4

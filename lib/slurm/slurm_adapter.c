@@ -427,10 +427,11 @@ static int partition_firsts(struct names *a, const char *node)
 }
 
 /* The first node of the whole table other than skip that holds digest in
- * full (one read of the table): its name into holder (NULL ok) and its
- * encoding into *json (NULL ok).  Returns 1 found, 0 none, -1 with err. */
-static int table_holder(const char *digest, const char *skip, char *holder, char **json,
-                        ism_error_t *err)
+ * full (one read of the table), among the nodes before skip only when
+ * earlier: its name into holder (NULL ok) and its encoding into *json
+ * (NULL ok).  Returns 1 found, 0 none, -1 with err. */
+static int table_holder(const char *digest, const char *skip, bool earlier, char *holder,
+                        char **json, ism_error_t *err)
 {
     node_info_msg_t *msg = NULL;
     int found = 0;
@@ -441,8 +442,13 @@ static int table_holder(const char *digest, const char *skip, char *holder, char
         const node_info_t *n = &msg->node_array[i];
         char *full;
 
-        if (!n->name || !n->extra || strcmp(n->name, skip) == 0 ||
-            strlen(n->name) > ISM_SLURM_NODE_NAME_MAX || !(full = extra_full(n->extra, digest)))
+        if (n->name && strcmp(n->name, skip) == 0) {
+            if (earlier)
+                break;
+            continue;
+        }
+        if (!n->name || !n->extra || strlen(n->name) > ISM_SLURM_NODE_NAME_MAX ||
+            !(full = extra_full(n->extra, digest)))
             continue;
         found = 1;
         if (holder)
@@ -496,17 +502,34 @@ static bool names_digest(const char *extra, const char *digest)
     return yes;
 }
 
-/* Where publish stores a reference: a candidate holding digest, or, for a
- * node that names it already, any node of the table (a holder that is no
- * candidate, given by --holder once).  holder "" when none: store it in
- * full. */
+/* Whether extra holds the encoding with digest in full. */
+static bool holds_digest(const char *extra, const char *digest)
+{
+    char *full = extra_full(extra, digest);
+
+    free(full);
+    return full != NULL;
+}
+
+/* Where publish stores a reference: a candidate holding digest; else, when
+ * the node published this topology before, a holder anywhere in the table
+ * (one read): any for a node that names it (a holder given by --holder
+ * once stays good), one before it in slurmctld's order for a node that
+ * holds it too (so the holders of one machine that is no partition's
+ * first converge on the first of them, and two never both give way).
+ * holder "" when none: store it in full. */
 static int choose_holder(const char *node, const char *extra, const char *digest,
                          const struct ism_publish *p, char *holder, ism_error_t *err)
 {
+    bool names, holds;
+
     if (find_holder(node, digest, p->holders, holder, NULL) < 0)
         return ism_err(err, ENOMEM, "out of memory");
-    if (!holder[0] && names_digest(extra, digest) &&
-        table_holder(digest, node, holder, NULL, err) < 0)
+    if (holder[0])
+        return 0;
+    names = names_digest(extra, digest);
+    holds = !names && holds_digest(extra, digest);
+    if ((names || holds) && table_holder(digest, node, holds, holder, NULL, err) < 0)
         return -1;
     return 0;
 }
@@ -550,7 +573,7 @@ static char *follow(const char *node, const char *digest, ism_error_t *err)
         ism_err(err, ENOMEM, "out of memory");
         return NULL;
     }
-    if (!json && table_holder(digest, node, NULL, &json, err) == 0)
+    if (!json && table_holder(digest, node, false, NULL, &json, err) == 0)
         ism_err(err, ENOENT,
                 "its Extra names the topology %s%s, but no node holds it: run "
                 "isthmus-topology publish on %s", ISM_EXTRA_REF_PREFIX, digest, node);

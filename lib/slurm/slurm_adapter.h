@@ -73,9 +73,10 @@ struct ism_publish {
  * each with one single-node read: p->holders, then the first node of each
  * partition holding the node (so a homogeneous partition converges on one
  * holder, even when its nodes first published all at once); when none
- * holds it and the node already names it, the whole table once (a holder
- * given by --holder at an earlier publish stays good).  No RPC updates the
- * node when the stored value is already the one to store. */
+ * holds it and the node published it before, the whole table once: a node
+ * naming it keeps any holder, one holding it gives way to a holder before
+ * it in slurmctld's order.  No RPC updates the node when the stored value
+ * is already the one to store. */
 int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
                                struct ism_publish *p, ism_error_t *err);
 /* The topology JSON text published for node (caller frees), following a

@@ -380,6 +380,19 @@ START_TEST(references)
     ck_assert_ptr_nonnull(ism_slurm_nodes_find(snap, nodes[1])->topo);
     ism_slurm_nodes_destroy(snap);
 
+    /* Two full copies of a machine no partition starts with: at their next
+     * publish the later one (in slurmctld's order) names the earlier. */
+    {
+        char *json3 = node_json(nodes[3]);
+        set_extra(nodes[2], "");
+        set_extra(nodes[3], "");
+        publish_expect(nodes[2], json3, NULL, true, NULL);
+        publish_expect(nodes[3], json3, NULL, true, NULL);
+        ck_assert(publish_expect(nodes[3], json3, NULL, false, nodes[2]));
+        ck_assert(!publish_expect(nodes[2], json3, NULL, false, NULL));
+        free(json3);
+    }
+
     /* Leave every node its own topology, in full, for the tests after. */
     for (int i = 0; i < nnodes; i++) {
         char *own = node_json(nodes[i]);

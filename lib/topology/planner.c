@@ -37,6 +37,7 @@ struct work {
     int ngroups;
     int share;             /* units per consumer when cpus_per_consumer is 0 */
     int *owner;            /* per unit: consumer index or -1 */
+    ism_bitmap_t *core_nodes; /* mem=hbm: the nodes cores name (see topology.h) */
 };
 
 static const char *const layout_names[] = { "compact", "spread", "numa", "none" };
@@ -355,7 +356,7 @@ static int fill_slot(const struct work *w, struct ism_plan_slot *s, int c, ism_e
             return ism_err(err, ENOMEM, "out of memory");
     }
     for (int i = 0; w->req->mem == ISM_MEM_HBM && i < w->topo->nnuma; i++) {
-        if (ism_bitmap_empty(w->topo->numa[i].cpus) &&
+        if (ism_topo_extra_near(&w->topo->numa[i], w->core_nodes, s->cpus) &&
             ism_bitmap_set(s->mems, w->topo->numa[i].os_index) < 0)
             return ism_err(err, ENOMEM, "out of memory");
     }
@@ -369,6 +370,7 @@ static void work_free(struct work *w)
     free(w->units);
     free(w->owner);
     free(w->groups);
+    ism_bitmap_destroy(w->core_nodes);
     memset(w, 0, sizeof(*w));
     errno = saved;
 }
@@ -398,6 +400,10 @@ static ism_plan_t *attempt(const ism_topo_t *topo, const struct ism_plan_request
         goto error;
     if (!(plan = calloc(1, sizeof(*plan))) ||
         !(plan->slots = calloc((size_t)req->consumers, sizeof(*plan->slots)))) {
+        ism_err(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    if (req->mem == ISM_MEM_HBM && !(w.core_nodes = ism_topo_core_nodes(topo))) {
         ism_err(err, ENOMEM, "out of memory");
         goto error;
     }

@@ -19,8 +19,11 @@
  *     whole cores are impossible: the plan then gives threads (plan->whole
  *     is false), siblings of one core kept together in one consumer where
  *     the counts allow, and never one thread to two consumers;
- *   - mems are NUMA nodes that hold the consumer's cpus, plus the
- *     memory-only nodes (HBM, CXL) only with ISM_MEM_HBM.
+ *   - mems are the NUMA nodes with the ordinary memory of the consumer's
+ *     cores (each core's numa), plus, only with ISM_MEM_HBM, the extra
+ *     memory near its cpus: HBM nodes over the same cpus (Xeon Phi, Xeon
+ *     Max flat mode) and memory-only nodes of unknown locality (see
+ *     ism_topo_extra_near).
  *
  * Layouts:
  *   compact  cores in (socket, NUMA node, L3, index) order, consumer after
@@ -53,7 +56,7 @@ enum ism_layout {
 
 enum ism_mem {
     ISM_MEM_LOCAL, /* the NUMA nodes of the consumer's cpus (default) */
-    ISM_MEM_HBM,   /* those plus every memory-only NUMA node of the machine */
+    ISM_MEM_HBM,   /* those plus the extra memory near the consumer's cpus */
     ISM_MEM_NONE,  /* no memory placement: mems is empty */
 };
 

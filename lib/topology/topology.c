@@ -141,6 +141,33 @@ int ism_topo_threads_max(const ism_topo_t *topo)
     return max;
 }
 
+ism_bitmap_t *ism_topo_core_nodes(const ism_topo_t *topo)
+{
+    ism_bitmap_t *nodes;
+
+    if (!topo) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!(nodes = ism_bitmap_create()))
+        return NULL;
+    for (int i = 0; i < topo->ncores; i++) {
+        if (topo->cores[i].numa >= 0 && ism_bitmap_set(nodes, topo->cores[i].numa) < 0) {
+            ism_bitmap_destroy(nodes);
+            return NULL;
+        }
+    }
+    return nodes;
+}
+
+bool ism_topo_extra_near(const struct ism_numa_node *node, const ism_bitmap_t *core_nodes,
+                         const ism_bitmap_t *cpus)
+{
+    if (!node || !core_nodes || ism_bitmap_test(core_nodes, node->os_index))
+        return false;
+    return ism_bitmap_empty(node->cpus) || (cpus && ism_bitmap_intersects(node->cpus, cpus));
+}
+
 int ism_slurm_hw_check(const ism_topo_t *topo, const struct ism_slurm_hw *hw, ism_error_t *err)
 {
     long long cores;

@@ -8,6 +8,7 @@
  */
 #include <config.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,25 @@ int ism_mem_parse(const char *s, enum ism_mem *mem, ism_error_t *err)
         return ism_err(err, EINVAL, "unknown memory policy '%s' (want local, hbm or none)",
                        s ? s : "(null)");
     *mem = (enum ism_mem)i;
+    return 0;
+}
+
+int ism_plan_params_parse(const json_t *params, enum ism_mem *mem, ism_error_t *err)
+{
+    const char *key;
+    json_t *value;
+    enum ism_mem m = *mem;
+
+    if (!json_is_object(params))
+        return ism_err(err, EINVAL, "parameters: not an object (want {\"mem\": \"hbm\"})");
+    json_object_foreach((json_t *)params, key, value) {
+        if (strcmp(key, "mem") != 0)
+            return ism_err(err, EINVAL, "parameters: unknown key '%s' (want mem)", key);
+        if (!json_is_string(value) || ism_mem_parse(json_string_value(value), &m, NULL) < 0 ||
+            m == ISM_MEM_NONE)
+            return ism_err(err, EINVAL, "parameters.mem: want \"local\" or \"hbm\"");
+    }
+    *mem = m;
     return 0;
 }
 
@@ -355,11 +375,9 @@ static int fill_slot(const struct work *w, struct ism_plan_slot *s, int c, ism_e
              ism_bitmap_set(s->mems, un->core->numa) < 0))
             return ism_err(err, ENOMEM, "out of memory");
     }
-    for (int i = 0; w->req->mem == ISM_MEM_HBM && i < w->topo->nnuma; i++) {
-        if (ism_topo_extra_near(&w->topo->numa[i], w->core_nodes, s->cpus) &&
-            ism_bitmap_set(s->mems, w->topo->numa[i].os_index) < 0)
-            return ism_err(err, ENOMEM, "out of memory");
-    }
+    if (w->req->mem == ISM_MEM_HBM &&
+        ism_topo_add_extra_near(w->topo, w->core_nodes, s->cpus, s->mems) < 0)
+        return ism_err(err, ENOMEM, "out of memory");
     return 0;
 }
 

@@ -160,12 +160,18 @@ ism_bitmap_t *ism_topo_core_nodes(const ism_topo_t *topo)
     return nodes;
 }
 
-bool ism_topo_extra_near(const struct ism_numa_node *node, const ism_bitmap_t *core_nodes,
-                         const ism_bitmap_t *cpus)
+int ism_topo_add_extra_near(const ism_topo_t *topo, const ism_bitmap_t *core_nodes,
+                            const ism_bitmap_t *cpus, ism_bitmap_t *mems)
 {
-    if (!node || !core_nodes || ism_bitmap_test(core_nodes, node->os_index))
-        return false;
-    return ism_bitmap_empty(node->cpus) || (cpus && ism_bitmap_intersects(node->cpus, cpus));
+    for (int i = 0; topo && core_nodes && i < topo->nnuma; i++) {
+        const struct ism_numa_node *n = &topo->numa[i];
+        if (ism_bitmap_test(core_nodes, n->os_index) ||
+            !(ism_bitmap_empty(n->cpus) || (cpus && ism_bitmap_intersects(n->cpus, cpus))))
+            continue;
+        if (ism_bitmap_set(mems, n->os_index) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 int ism_slurm_hw_check(const ism_topo_t *topo, const struct ism_slurm_hw *hw, ism_error_t *err)

@@ -131,12 +131,13 @@ int ism_topo_threads_max(const ism_topo_t *topo);
  * beside the cores' ordinary memory (HBM on Xeon Phi and Xeon Max, which
  * hwloc attaches to the same cpus as the DDR node; CXL; GPU memory).
  * ism_topo_core_nodes returns the OS indexes of the nodes some core names
- * (caller destroys; NULL with ENOMEM).  ism_topo_extra_near says whether
- * node is extra memory near cpus: not in core_nodes, and sharing a cpu with
- * cpus or having no cpus at all (its locality unknown). */
+ * (caller destroys; NULL with ENOMEM).  ism_topo_add_extra_near adds to
+ * mems the extra memory near cpus: nodes not in core_nodes that share a cpu
+ * with cpus or have no cpus at all (their locality unknown); 0, or -1 with
+ * ENOMEM. */
 ism_bitmap_t *ism_topo_core_nodes(const ism_topo_t *topo);
-bool ism_topo_extra_near(const struct ism_numa_node *node, const ism_bitmap_t *core_nodes,
-                         const ism_bitmap_t *cpus);
+int ism_topo_add_extra_near(const ism_topo_t *topo, const ism_bitmap_t *core_nodes,
+                            const ism_bitmap_t *cpus, ism_bitmap_t *mems);
 
 const char *ism_core_kind_name(enum ism_core_kind kind);
 int ism_core_kind_parse(const char *s, enum ism_core_kind *kind);

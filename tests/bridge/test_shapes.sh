@@ -11,6 +11,8 @@
 # attribute.  On the machine whose cores have different thread counts
 # (offline cpus), a job's cores must come back as claims naming the very
 # cores Slurm reports in CPU_IDs, all of them devices of the node's slices.
+# A claim that asks for HBM ({"mem": "hbm"}) gets its config into the
+# allocation isthmusd writes.
 set -uo pipefail
 build=$(cd "${1:?usage: $0 BUILDDIR}" && pwd)
 # shellcheck source=lib.sh
@@ -78,5 +80,39 @@ ok_if "offline cpus: the job's claims name the cores of CPU_IDs=$cpu_ids" \
 check "offline cpus: every claimed core is a device of $off's slices" \
     "$(comm -23 <(tr ' ' '\n' <<<"$want" | sort) <(slice_devices "$off" | cut -d' ' -f1 | sort))" ""
 scancel "$job"
+
+# ------------------------------------------------------------ a claim that asks for HBM
+# isthmusd serves a claim whose config is ours ({"mem": "hbm"}) and writes that
+# config into the allocation, where the kubelet plugin reads it; the API server
+# must accept the write.
+kubectl create namespace hbm >>"$dir/apply.log" 2>&1
+kubectl apply -f - >>"$dir/apply.log" 2>&1 <<'YAML' || bail "the HBM claim or its pod was refused"
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: fast, namespace: hbm}
+spec:
+  devices:
+    requests:
+    - {name: cores, exactly: {deviceClassName: cpu.isthmus.io, count: 2}}
+    config:
+    - requests: [cores]
+      opaque: {driver: cpu.isthmus.io, parameters: {mem: hbm}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fast, namespace: hbm}
+spec:
+  schedulerName: isthmus
+  resourceClaims: [{name: cpus, resourceClaimName: fast}]
+  containers:
+  - name: main
+    image: registry.invalid/none
+    resources: {claims: [{name: cpus}]}
+YAML
+alloc_config() { kubectl get resourceclaim -n hbm fast -o json | jq -S -c '.status.allocation.devices.config // empty'; }
+bound_to() { kubectl get pod -n hbm fast -o jsonpath='{.spec.nodeName}'; }
+ok_if "a claim asking {\"mem\": \"hbm\"}: its pod is bound" until_ok eval '[[ -n $(bound_to) ]]'
+check "... and the allocation carries the claim's config" "$(alloc_config)" \
+    '[{"opaque":{"driver":"cpu.isthmus.io","parameters":{"mem":"hbm"}},"requests":["cores"],"source":"FromClaim"}]'
 
 tap_plan

@@ -275,9 +275,7 @@ static int cmd_slurm_conf(const ism_topo_t *topo, const struct options *o,
         return EXIT_BAD_INPUT;
     }
     if (*note)
-        ism_log_warn("slurmd -C would not describe this topology regularly (%s); "
-                     "printing a regular description of the same cores instead",
-                     note);
+        ism_log_warn("slurmd -C would not describe this topology regularly (%s)", note);
     if (o->node_name)
         printf("NodeName=%s ", o->node_name);
     else if (!o->xml && !o->synthetic && !o->json && !getenv("ISTHMUS_HWLOC_XMLFILE") &&

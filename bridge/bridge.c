@@ -290,15 +290,35 @@ static void jobs_done(struct ism_slurm_request *r, void *arg)
     b->nodes_changed = false;
 }
 
-/* Read nodes then jobs, each only if changed (one cheap RPC otherwise). */
+/* Whether this poll reads the node table.  slurmctld changes it at every
+ * job start and end (node states), and then a read carries every node:
+ * about 3.4 MB and tens of ms of slurmctld's CPU at 10,000 nodes.  The
+ * jobs are what must be seen within a poll; nodes change what isthmusd
+ * does only when a topology, a node or a partition comes or goes, so they
+ * are read every SlurmNodePollInterval, and at once while a gang waits
+ * for a node's topology. */
+static bool nodes_due(struct bridge *b)
+{
+    int64_t now = ism_kube_now_ms();
+
+    if (now < b->nodes_due_ms && !(b->gangs && gangs_want_nodes(b->gangs)))
+        return false;
+    b->nodes_due_ms = now + ism_config_get_int(b->cfg, "SlurmNodePollInterval") * 1000;
+    return true;
+}
+
+/* Read nodes (when due) then jobs, each only if changed (one cheap RPC
+ * otherwise). */
 static void poll_slurm(ism_kube_t *k, void *arg)
 {
     struct bridge *b = arg;
     ism_error_t err = ISM_ERROR_INIT;
+    bool nodes;
     (void)k;
 
     if (b->poll_busy)
         return;
+    nodes = nodes_due(b);
     memset(&b->nodes_req, 0, sizeof(b->nodes_req));
     memset(&b->jobs_req, 0, sizeof(b->jobs_req));
     b->nodes_req.op = ISM_SLURM_POLL_NODES;
@@ -307,7 +327,7 @@ static void poll_slurm(ism_kube_t *k, void *arg)
     b->jobs_req.max_attempts = 1;
     b->jobs_req.value = (int)++b->polls_started; /* its number, back in jobs_done */
     gangs_poll_started(b->gangs, b->polls_started);
-    if (ism_slurm_agent_submit(b->slurm, &b->nodes_req, nodes_done, b, &err) < 0 ||
+    if ((nodes && ism_slurm_agent_submit(b->slurm, &b->nodes_req, nodes_done, b, &err) < 0) ||
         ism_slurm_agent_submit(b->slurm, &b->jobs_req, jobs_done, b, &err) < 0) {
         ism_log_error("Slurm: %s", err.text);
         schedule_poll(b);

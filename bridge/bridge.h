@@ -66,8 +66,10 @@ struct bridge {
 
     bool stopping;
 
-    /* Slurm polling: nodes then jobs, every SlurmPollInterval */
+    /* Slurm polling: jobs every SlurmPollInterval, nodes (before them)
+     * every SlurmNodePollInterval or when the gangs wait for one */
     struct ism_slurm_request nodes_req, jobs_req;
+    int64_t nodes_due_ms;         /* monotonic ms: read the nodes again from then */
     ism_kube_timer_t poll_timer;
     bool poll_busy;               /* requests with the agent */
     bool poll_soon;               /* poll again as soon as this one ends */

@@ -96,6 +96,7 @@ struct gangs {
     int64_t rediscover_at;       /* monotonic ms: ask again for kinds not served */
     const ism_slurm_nodes_t *snodes;
     const ism_slurm_jobs_t *sjobs;
+    bool want_nodes;             /* a grant waits for a node snapshot lacks */
     uint64_t jobs_seq, polls_started;
     struct gang **v;
     int n, cap;
@@ -1113,9 +1114,11 @@ static int place(struct gangs *gs, struct gang *g, const struct ism_slurm_job *j
         const struct ism_slurm_job_node *jn = &job->node[i];
         const struct ism_slurm_node *sn = ism_slurm_nodes_find(gs->snodes, jn->name);
         const char *pool = poolmap_pool_of(gs->c.pools, jn->name);
-        if (!sn || !sn->topo || !pool)
+        if (!sn || !sn->topo || !pool) {
+            gs->want_nodes = gs->want_nodes || !sn || !sn->topo;
             return ism_err(err, EAGAIN, "node %s of job %u has no %s", jn->name, job->id,
                            !pool ? "Kubernetes Node" : "published topology");
+        }
         if (!(g->devices[i] = ism_devices_build(sn->topo, err)))
             return -1;
         g->nodes[i] = (struct gang_node){ pool, sn->topo, g->devices[i], jn->cores };
@@ -1730,6 +1733,8 @@ void gangs_slurm_seen(struct gangs *gs, const ism_slurm_nodes_t *nodes,
 {
     if (!gs)
         return;
+    if (nodes != gs->snodes)
+        gs->want_nodes = false; /* the next pass says again if still so */
     gs->snodes = nodes;
     gs->sjobs = jobs;
     gs->jobs_seq = seq;
@@ -1759,6 +1764,11 @@ int64_t gangs_wake_ms(const struct gangs *gs)
         return -1;
     left = gs->wake - ism_kube_now_ms();
     return left > 0 ? left : 0;
+}
+
+bool gangs_want_nodes(const struct gangs *gs)
+{
+    return gs && gs->want_nodes;
 }
 
 bool gangs_active(const struct gangs *gs)

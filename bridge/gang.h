@@ -111,6 +111,9 @@ int64_t gangs_wake_ms(const struct gangs *g);
 /* Whether a gang needs Slurm's job table read soon (a job pending,
  * committing or bound: its end must be seen within a poll). */
 bool gangs_active(const struct gangs *g);
+/* Whether a gang's granted job waits for a node the last node snapshot
+ * lacked, or its topology: read the nodes at the next poll. */
+bool gangs_want_nodes(const struct gangs *g);
 void gangs_stats(const struct gangs *g, struct gangs_stats *out);
 
 #endif

@@ -181,6 +181,7 @@ static void claim_clear(struct gang_claim *c)
     for (int i = 0; i < c->nrequests; i++)
         request_clear(&c->requests[i]);
     free(c->requests);
+    json_decref(c->config);
     free(c->name);
     free(c->uid);
     free(c->resource_version);
@@ -299,6 +300,63 @@ static int check_unallocated(const json_t *obj, const char *pod_uid, const char 
     return ism_err(err, ENOTSUP, "claim %s is already allocated to someone else", name);
 }
 
+
+/* One config entry of the claim's spec, as the allocation's FromClaim entry
+ * (new reference), or NULL with err.  Only our driver's opaque config is
+ * served: its parameters must be what the kubelet plugin reads
+ * (ism_plan_params_parse), so a claim it would refuse is refused here. */
+static json_t *config_entry(const char *claim_name, size_t i, json_t *e, ism_error_t *err)
+{
+    json_t *opaque = json_object_get(e, "opaque"), *requests = json_object_get(e, "requests");
+    const char *drv = json_string_value(json_object_get(opaque, "driver"));
+    json_t *params = json_object_get(opaque, "parameters"), *out;
+    enum ism_mem mem = ISM_MEM_LOCAL;
+
+    if (!drv || strcmp(drv, ISM_DRIVER) != 0) {
+        ism_err(err, ENOTSUP, "claim %s: config[%zu]: only opaque config of driver %s is served",
+                claim_name, i, ISM_DRIVER);
+        return NULL;
+    }
+    if (requests && !json_is_null(requests) && !json_is_array(requests)) {
+        ism_err(err, EINVAL, "claim %s: config[%zu].requests: not a list", claim_name, i);
+        return NULL;
+    }
+    if (ism_plan_params_parse(params, &mem, err) < 0) {
+        ism_errprefix(err, "claim %s: config[%zu].opaque", claim_name, i);
+        return NULL;
+    }
+    out = json_pack("{s:s, s:{s:s, s:O}}", "source", "FromClaim", "opaque", "driver", ISM_DRIVER,
+                    "parameters", params);
+    if (!out || (json_array_size(requests) && json_object_set(out, "requests", requests) < 0)) {
+        json_decref(out);
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    return out;
+}
+
+static int parse_config(const char *claim_name, json_t *config, struct gang_claim *c,
+                        ism_error_t *err)
+{
+    size_t i;
+    json_t *e;
+
+    if (!config || json_is_null(config))
+        return 0;
+    if (!json_is_array(config))
+        return ism_err(err, EINVAL, "claim %s: spec.devices.config: not a list", claim_name);
+    if (json_array_size(config) && !(c->config = json_array()))
+        return ism_err(err, ENOMEM, "out of memory");
+    json_array_foreach(config, i, e) {
+        json_t *entry = config_entry(claim_name, i, e, err);
+        if (!entry)
+            return -1;
+        if (json_array_append_new(c->config, entry) < 0)
+            return ism_err(err, ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 static int parse_claim(const char *ns, const char *claim_name, const char *pod_uid,
                        const json_t *claims, struct gang_claim *c, ism_error_t *err)
 {
@@ -322,8 +380,8 @@ static int parse_claim(const char *ns, const char *claim_name, const char *pod_u
     if (check_unallocated(obj, pod_uid, claim_name, err) < 0)
         return -1;
     devices = json_object_get(json_object_get(obj, "spec"), "devices");
-    if (json_array_size(json_object_get(devices, "config")))
-        return ism_err(err, ENOTSUP, "claim %s: device config is not served", claim_name);
+    if (parse_config(claim_name, json_object_get(devices, "config"), c, err) < 0)
+        return -1;
     if (!json_array_size(json_object_get(devices, "requests")))
         return ism_err(err, EINVAL, "claim %s has no requests", claim_name);
     if (!(c->requests = calloc(json_array_size(json_object_get(devices, "requests")),
@@ -1045,11 +1103,11 @@ json_t *gang_claim_status(const struct gang_pod *p, int c, const char *pool,
             }
         }
     }
-    return json_pack("{s:{s:{s:o}, s:{s:[{s:[{s:s, s:s, s:[s]}]}]}}, s:[{s:s, s:s, s:s}]}",
-                     "allocation", "devices", "results", results, "nodeSelector",
-                     "nodeSelectorTerms", "matchFields", "key", "metadata.name", "operator", "In",
-                     "values", pool, "reservedFor", "resource", "pods", "name", p->name, "uid",
-                     p->uid);
+    return json_pack("{s:{s:{s:o, s:O*}, s:{s:[{s:[{s:s, s:s, s:[s]}]}]}}, s:[{s:s, s:s, s:s}]}",
+                     "allocation", "devices", "results", results, "config", cl->config,
+                     "nodeSelector", "nodeSelectorTerms", "matchFields", "key", "metadata.name",
+                     "operator", "In", "values", pool, "reservedFor", "resource", "pods", "name",
+                     p->name, "uid", p->uid);
 }
 
 json_t *gang_binding(const struct gang_pod *p, const char *pool)

@@ -120,6 +120,9 @@ struct gang_claim {
     enum gang_align align;
     int nrequests;
     struct gang_request *requests;
+    json_t *config; /* the allocation's config: the claim's own opaque config of
+                     * our driver ({"mem": ...}), as FromClaim entries; NULL
+                     * without one */
 };
 
 struct gang_pod {
@@ -135,7 +138,9 @@ struct gang_pod {
  * objects (an informer's cache).  Every claim of the pod must be there,
  * unallocated or already allocated to exactly this pod (a retry after a
  * partial commit); every request must use DeviceClass cpu.isthmus.io with
- * allocationMode ExactCount.  Fills out (cleared first) or returns -1 with
+ * allocationMode ExactCount; a claim's config may only be our driver's
+ * opaque config that the kubelet plugin reads ({"mem": "local"|"hbm"}),
+ * which the allocation carries.  Fills out (cleared first) or returns -1 with
  * errno as above and err naming the claim and field. */
 int gang_pod_parse(const json_t *pod, const json_t *claims, struct gang_pod *out,
                    ism_error_t *err);

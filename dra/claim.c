@@ -114,6 +114,50 @@ static int take_result(json_t *r, int i, const char *driver, const char *pool,
     return 0;
 }
 
+/* Whether a config entry's "requests" (absent, null or empty: all) names
+ * a request of the results kept in a. */
+static bool config_applies(json_t *requests, const struct ism_claim_alloc *a)
+{
+    size_t i;
+    json_t *r;
+
+    if (json_array_size(requests) == 0)
+        return true;
+    json_array_foreach(requests, i, r) {
+        for (int d = 0; json_is_string(r) && d < a->ndevs; d++) {
+            if (strcmp(json_string_value(r), a->devs[d].request) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The memory policy from the allocation's config entries for driver. */
+static int take_config(json_t *config, const char *driver, struct ism_claim_alloc *a,
+                       ism_error_t *err)
+{
+    char drv[ISM_DRA_POOL_MAX + 1];
+    size_t i;
+    json_t *c;
+
+    if (config && !json_is_null(config) && !json_is_array(config))
+        return ism_err(err, EINVAL, "config: not a list");
+    json_array_foreach(config, i, c) {
+        json_t *opaque = json_object_get(c, "opaque");
+        json_t *requests = json_object_get(c, "requests");
+        if (!json_is_object(opaque) || get_str(opaque, "driver", drv, sizeof(drv)) < 0 ||
+            strcmp(drv, driver) != 0)
+            continue; /* not ours */
+        if (requests && !json_is_null(requests) && !json_is_array(requests))
+            return ism_err(err, EINVAL, "config[%zu].requests: not a list", i);
+        if (!config_applies(requests, a))
+            continue;
+        if (ism_plan_params_parse(json_object_get(opaque, "parameters"), &a->mem, err) < 0)
+            return ism_errprefix(err, "config[%zu].opaque", i);
+    }
+    return 0;
+}
+
 int ism_claim_parse(const char *json, size_t len, const char *uid, const char *driver,
                     const char *pool, struct ism_claim_alloc *out, ism_error_t *err)
 {
@@ -130,6 +174,7 @@ int ism_claim_parse(const char *json, size_t len, const char *uid, const char *d
         return ism_err(err, EINVAL, "claim UID is not a UID");
     if (!(a = calloc(1, sizeof(*a))))
         return ism_err(err, ENOMEM, "out of memory");
+    a->mem = ISM_MEM_LOCAL;
     if (!(root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr))) {
         ism_err(err, EINVAL, "claim %s: not JSON: %s", uid, jerr.text);
         goto out;
@@ -168,6 +213,9 @@ int ism_claim_parse(const char *json, size_t len, const char *uid, const char *d
         ism_err(err, EINVAL, "claim %s: no device of driver %s is allocated", uid, driver);
         goto out;
     }
+    if (take_config(json_object_get(json_object_get(alloc, "devices"), "config"), driver, a,
+                    err) < 0)
+        goto fail;
     *out = *a;
     rc = 0;
     goto out;
@@ -177,6 +225,17 @@ out:
     json_decref(root);
     free(a);
     return rc;
+}
+
+/* mem hbm: the extra memory near cpus into mems. */
+static int add_extra_memory(const ism_topo_t *topo, const ism_bitmap_t *cpus, ism_bitmap_t *mems,
+                            ism_error_t *err)
+{
+    ism_bitmap_t *core_nodes = ism_topo_core_nodes(topo);
+    int rc = core_nodes ? ism_topo_add_extra_near(topo, core_nodes, cpus, mems) : -1;
+
+    ism_bitmap_destroy(core_nodes);
+    return rc < 0 ? ism_err(err, ENOMEM, "out of memory") : 0;
 }
 
 int ism_claim_cpuset(const struct ism_claim_alloc *alloc, const ism_topo_t *topo,
@@ -206,6 +265,8 @@ int ism_claim_cpuset(const struct ism_claim_alloc *alloc, const ism_topo_t *topo
             goto fail;
         }
     }
+    if (alloc->mem == ISM_MEM_HBM && add_extra_memory(topo, c, m, err) < 0)
+        goto fail;
     *cpus = c;
     *mems = m;
     return 0;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/topology/planner.h"
 #include "lib/topology/topology.h"
 #include "lib/util/bitmap.h"
 #include "lib/util/error.h"
@@ -40,6 +41,7 @@ struct ism_claim_dev {
 struct ism_claim_alloc {
     char uid[ISM_DRA_UID_MAX + 1];
     long slurm_job; /* from the label, -1 without one */
+    enum ism_mem mem; /* the claim's config {"mem": ...}; ISM_MEM_LOCAL without one */
     int ndevs;
     struct ism_claim_dev devs[ISM_DRA_MAX_RESULTS];
 };
@@ -54,17 +56,23 @@ int ism_dra_core_index(const char *device);
 
 /* Parse len bytes of a ResourceClaim's JSON.  Checks that metadata.uid is
  * uid, that status.allocation is set, and keeps the results of driver:
- * each must be in pool (this node's) and name a device "core-<N>".  Fills
+ * each must be in pool (this node's) and name a device "core-<N>".  The
+ * allocation's opaque config for driver (status.allocation.devices.config,
+ * copied there from the claim and its DeviceClass by the allocator) sets
+ * the memory policy, see ism_plan_params_parse: the last entry that names
+ * no request or a request of ours wins.  Fills
  * *out (caller-owned, nothing to free).  -1 with err: EINVAL for a claim
  * that is not for us (another UID, not allocated, another pool, an unknown
  * device, no result of ours) or malformed. */
 int ism_claim_parse(const char *json, size_t len, const char *uid, const char *driver,
                     const char *pool, struct ism_claim_alloc *out, ism_error_t *err);
 
-/* The OS cpus of the allocation's cores and the NUMA nodes they sit on,
- * from topo.  New bitmaps into *cpus and *mems (caller destroys) or -1
- * with err when a core is not on this node.  A core without a NUMA node
- * (no NUMA in the kernel) counts as node 0. */
+/* The OS cpus of the allocation's cores and the NUMA nodes of their
+ * ordinary memory, from topo; with mem hbm also the extra memory near
+ * those cpus (the HBM node beside the DDR one, memory-only nodes; see
+ * ism_topo_add_extra_near).  New bitmaps into *cpus and *mems (caller destroys)
+ * or -1 with err when a core is not on this node.  A core without a NUMA
+ * node (no NUMA in the kernel) counts as node 0. */
 int ism_claim_cpuset(const struct ism_claim_alloc *alloc, const ism_topo_t *topo,
                      ism_bitmap_t **cpus, ism_bitmap_t **mems, ism_error_t *err);
 

@@ -34,7 +34,13 @@ struct options {
     const char *fetch_node; /* fetch's NODE argument */
     int numa_node_as_socket; /* -1: take it from the config */
     bool force;
+    bool full;              /* publish: never a reference */
+    bool dry_run;           /* publish: print the value, do not contact Slurm */
+    const char *holders[9]; /* publish: --holder NODE, NULL-terminated */
+    int nholders;
 };
+
+#define MAX_HOLDERS ((int)(sizeof(((struct options *)0)->holders) / sizeof(char *)) - 1)
 
 static const char usage_text[] =
     "Usage: isthmus-topology COMMAND [OPTIONS]\n"
@@ -45,9 +51,10 @@ static const char usage_text[] =
     "  show         a readable summary and one line per core\n"
     "  json         the versioned JSON encoding isthmus publishes\n"
     "  slurm-conf   the slurm.conf NodeName hardware fields (as slurmd -C)\n"
-    "  publish      store the JSON encoding in this Slurm node's Extra field\n"
-    "               (key \"isthmus\"; other keys are kept; no update when equal)\n"
-    "  fetch NODE   print the JSON encoding stored in NODE's Extra field\n"
+    "  publish      store the topology in this Slurm node's Extra field (key\n"
+    "               \"isthmus\"; other keys are kept; no update when equal): a\n"
+    "               reference to a node holding the same encoding, else in full\n"
+    "  fetch NODE   print the JSON encoding NODE's Extra field holds or names\n"
     "\n"
     "Topology source (default: this machine, or $ISTHMUS_HWLOC_XMLFILE):\n"
     "  -x, --xml FILE          an hwloc XML export (lstopo --of xml)\n"
@@ -60,6 +67,11 @@ static const char usage_text[] =
     "  -N, --node-name NAME    slurm-conf: start the line with NodeName=NAME;\n"
     "                          publish: the Slurm node (default: the short host name)\n"
     "  -f, --force             publish: replace an Extra field that is not a JSON object\n"
+    "  -H, --holder NODE       publish: try NODE first as the holder (repeatable)\n"
+    "      --full              publish: store the full encoding, never a reference\n"
+    "      --dry-run           publish: print the Extra value to store and exit, without\n"
+    "                          contacting Slurm (a reference if a --holder is given,\n"
+    "                          assumed to hold the same encoding; else the full one)\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n";
 
@@ -80,6 +92,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         { "numa-node-as-socket", no_argument, NULL, 'n' },
         { "node-name", required_argument, NULL, 'N' },
         { "force", no_argument, NULL, 'f' },
+        { "holder", required_argument, NULL, 'H' },
+        { "full", no_argument, NULL, 'F' },
+        { "dry-run", no_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -88,7 +103,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
     o->numa_node_as_socket = -1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "x:s:j:c:nN:fhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "x:s:j:c:nN:fH:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'x': o->xml = optarg; break;
         case 's': o->synthetic = optarg; break;
@@ -97,6 +112,13 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'n': o->numa_node_as_socket = 1; break;
         case 'N': o->node_name = optarg; break;
         case 'f': o->force = true; break;
+        case 'F': o->full = true; break;
+        case 'D': o->dry_run = true; break;
+        case 'H':
+            if (o->nholders == MAX_HOLDERS)
+                return usage_error("too many --holder options", optarg);
+            o->holders[o->nholders++] = optarg;
+            break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case 'V': printf("isthmus-topology (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION); exit(0);
         default:
@@ -253,9 +275,7 @@ static int cmd_slurm_conf(const ism_topo_t *topo, const struct options *o,
         return EXIT_BAD_INPUT;
     }
     if (*note)
-        ism_log_warn("slurmd -C would not describe this topology regularly (%s); "
-                     "printing a regular description of the same cores instead",
-                     note);
+        ism_log_warn("slurmd -C would not describe this topology regularly (%s)", note);
     if (o->node_name)
         printf("NodeName=%s ", o->node_name);
     else if (!o->xml && !o->synthetic && !o->json && !getenv("ISTHMUS_HWLOC_XMLFILE") &&
@@ -282,13 +302,34 @@ static const char *publish_node(const struct options *o, char *buf, size_t len)
     return buf;
 }
 
+/* publish --dry-run: the Extra text publish would store in an empty field:
+ * a reference when a --holder is given (assumed to hold the same encoding)
+ * unless --full, else the full encoding. */
+static int publish_dry_run(const char *json, const struct options *o)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    char digest[ISM_EXTRA_DIGEST_LEN + 1], *ref = NULL, *merged = NULL;
+    int rc = EXIT_BAD_INPUT;
+
+    ism_extra_digest(json, digest);
+    if (o->nholders && !o->full && !(ref = ism_extra_ref_format(digest, &err)))
+        rc = EXIT_BAD_INPUT;
+    else if (ism_extra_merge("", ref ? ref : json, false, &merged, &err) == 1)
+        rc = printf("%s\n", merged) < 0 ? EXIT_BAD_INPUT : 0;
+    if (rc != 0)
+        ism_log_error("%s", err.text);
+    free(merged);
+    free(ref);
+    return rc;
+}
+
 static int cmd_publish(const ism_topo_t *topo, const struct options *o)
 {
     ism_error_t err = ISM_ERROR_INIT;
     ism_slurm_t *s = NULL;
     char *json = NULL, host[256];
     const char *node = publish_node(o, host, sizeof(host));
-    bool changed = false;
+    struct ism_publish p = { .holders = o->holders, .full = o->full, .force = o->force };
     int rc = EXIT_SLURM;
 
     if (!node) {
@@ -297,12 +338,20 @@ static int cmd_publish(const ism_topo_t *topo, const struct options *o)
     }
     if (!(json = ism_topo_encode(topo, &err))) {
         rc = EXIT_BAD_INPUT;
+    } else if (o->dry_run) {
+        rc = publish_dry_run(json, o);
+        free(json);
+        return rc;
     } else if (ism_slurm_conf_check(NULL, NULL, 0, &err) < 0) {
         rc = EXIT_SLURM_CONF;
     } else if ((s = ism_slurm_create(NULL, &err)) &&
-               ism_slurm_publish_topology(s, node, json, o->force, &changed, &err) == 0) {
-        ism_log_notice("node %s: %s", node,
-                       changed ? "topology published" : "topology already up to date");
+               ism_slurm_publish_topology(s, node, json, &p, &err) == 0) {
+        ism_log_notice("node %s: %s%s%s", node,
+                       !p.changed ? "topology already up to date"
+                       : p.holder[0] ? "topology published as a reference to node "
+                                     : "topology published in full",
+                       p.changed && p.holder[0] ? p.holder : "",
+                       !p.changed && p.holder[0] ? " (a reference)" : "");
         rc = 0;
     } else if (errno == EEXIST || errno == E2BIG) {
         rc = EXIT_BAD_INPUT;
@@ -355,8 +404,9 @@ int main(int argc, char **argv)
         strcmp(o.command, "slurm-conf") != 0 && strcmp(o.command, "publish") != 0 &&
         strcmp(o.command, "fetch") != 0)
         return usage_error("unknown command", o.command);
-    if (o.force && strcmp(o.command, "publish") != 0)
-        return usage_error("--force is for publish only", NULL);
+    if ((o.force || o.full || o.dry_run || o.nholders) && strcmp(o.command, "publish") != 0)
+        return usage_error("--force, --full, --holder and --dry-run are for publish only",
+                           NULL);
     if (!(cfg = ism_settings_load(o.config, &err))) {
         ism_log_error("%s", err.text);
         return EXIT_BAD_INPUT;

@@ -25,6 +25,7 @@
 #include <slurm/slurm.h>
 #include <slurm/slurm_errno.h>
 
+#include "lib/topology/extra_table.h"
 #include "lib/topology/node_extra.h"
 #include "lib/slurm/job_resrcs.h"
 #include "lib/slurm/slurm_adapter.h"
@@ -112,24 +113,8 @@ extern char *slurm_job_reason_string(enum job_state_reason inx);
 #define ISM_REASON_STRING slurm_job_reason_string
 #endif
 
-/* A decoded topology shared by the snapshots (and the handle's cache) of
- * nodes whose Extra did not change: decoding every node's topology again
- * on every change would cost ~0.25 ms per node. */
-struct ism_slurm_topo_ref {
-    int refs; /* atomic: snapshots are destroyed on other threads */
-    ism_topo_t *topo;
-    char error[sizeof(((ism_error_t *)0)->text)];
-};
-
-struct topo_cache_entry {
-    char *name;
-    char *extra;
-    struct ism_slurm_topo_ref *ref;
-};
-
 struct ism_slurm {
-    struct topo_cache_entry *cache; /* the last snapshot's nodes, by name */
-    int ncache;
+    ism_extra_table_t *topologies; /* the last snapshot's, shared with the next */
     node_info_msg_t *node_msg;
     partition_info_msg_t *part_msg;
     job_info_msg_t *job_msg;
@@ -174,7 +159,6 @@ static void free_job_msg(job_info_msg_t *msg)
     slurm_free_job_info_msg(msg);
 }
 
-static void cache_clear(ism_slurm_t *s);
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static const char *init_conf;
@@ -286,7 +270,8 @@ void ism_slurm_reset(ism_slurm_t *s)
     s->node_msg = NULL;
     s->part_msg = NULL;
     s->job_msg = NULL;
-    cache_clear(s);
+    ism_extra_table_destroy(s->topologies);
+    s->topologies = NULL;
 }
 
 void ism_slurm_destroy(ism_slurm_t *s)
@@ -352,33 +337,269 @@ int ism_slurm_node_set_extra(ism_slurm_t *s, const char *node, const char *extra
     return 0;
 }
 
-int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
-                               bool force, bool *changed, ism_error_t *err)
+/* The canonical encoding extra holds in full when its digest is digest
+ * (caller frees), else NULL: a reference, another topology, none. */
+static char *extra_full(const char *extra, const char *digest)
 {
-    char *extra, *merged = NULL;
-    int rc;
+    char *value = ism_extra_get(extra, NULL), *canonical = NULL;
+    char got[ISM_EXTRA_DIGEST_LEN + 1];
+    ism_topo_t *topo;
 
-    if (changed)
-        *changed = false;
+    if (value && ism_extra_ref_parse(value, NULL, NULL) == 0 &&
+        (topo = ism_topo_decode(value, NULL))) {
+        canonical = ism_topo_encode(topo, NULL);
+        ism_topo_destroy(topo);
+    }
+    free(value);
+    if (canonical) {
+        ism_extra_digest(canonical, got);
+        if (strcmp(got, digest) != 0) {
+            free(canonical);
+            canonical = NULL;
+        }
+    }
+    return canonical;
+}
+
+/* Node's full encoding with digest, read with one single-node RPC, or
+ * NULL: a candidate holder that cannot be read is just not a holder. */
+static char *node_full(const char *node, const char *digest)
+{
+    node_info_msg_t *msg = load_one_node(node, NULL);
+    char *canonical = msg ? extra_full(msg->node_array[0].extra, digest) : NULL;
+
+    free_node_msg(msg);
+    return canonical;
+}
+
+/* The holders to try, as ism_slurm_publish_topology says: a NULL-terminated
+ * array of new strings (caller frees with free_names), NULL if out of
+ * memory. */
+struct names {
+    char **v;
+    int n;
+};
+
+static int names_add(struct names *a, const char *name, const char *skip)
+{
+    char **v;
+
+    if (!name || !*name || strcmp(name, skip) == 0)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], name) == 0)
+            return 0;
+    if (!(v = realloc(a->v, sizeof(*v) * (size_t)(a->n + 2))))
+        return -1;
+    a->v = v;
+    if (!(v[a->n] = strdup(name)))
+        return -1;
+    v[++a->n] = NULL;
+    return 0;
+}
+
+static void names_free(struct names *a)
+{
+    for (int i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+}
+
+/* The first node of each partition that holds node. */
+static int partition_firsts(struct names *a, const char *node)
+{
+    partition_info_msg_t *msg = NULL;
+    int rc = 0;
+
+    if (slurm_load_partitions(0, &msg, SHOW_ALL) != 0 || !msg)
+        return 0; /* only candidates are lost */
+    for (uint32_t p = 0; rc == 0 && p < msg->record_count; p++) {
+        const char *list = msg->partition_array[p].nodes;
+        ism_hostlist_t hl = list && *list ? slurm_hostlist_create(list) : NULL;
+        char *first;
+
+        if (!hl)
+            continue;
+        if (slurm_hostlist_find(hl, node) >= 0 && (first = slurm_hostlist_shift(hl))) {
+            rc = names_add(a, first, node);
+            free(first);
+        }
+        slurm_hostlist_destroy(hl);
+    }
+    slurm_free_partition_info_msg(msg);
+    return rc;
+}
+
+/* The first node of the whole table other than skip that holds digest in
+ * full (one read of the table), among the nodes before skip only when
+ * earlier: its name into holder (NULL ok) and its encoding into *json
+ * (NULL ok).  Returns 1 found, 0 none, -1 with err. */
+static int table_holder(const char *digest, const char *skip, bool earlier, char *holder,
+                        char **json, ism_error_t *err)
+{
+    node_info_msg_t *msg = NULL;
+    int found = 0;
+
+    if (slurm_load_node(0, &msg, SHOW_ALL) != 0)
+        return slurm_fail(err, last_error(), "reading the nodes");
+    for (uint32_t i = 0; !found && i < msg->record_count; i++) {
+        const node_info_t *n = &msg->node_array[i];
+        char *full;
+
+        if (n->name && strcmp(n->name, skip) == 0) {
+            if (earlier)
+                break;
+            continue;
+        }
+        if (!n->name || !n->extra || strlen(n->name) > ISM_SLURM_NODE_NAME_MAX ||
+            !(full = extra_full(n->extra, digest)))
+            continue;
+        found = 1;
+        if (holder)
+            strcpy(holder, n->name);
+        if (json)
+            *json = full;
+        else
+            free(full);
+    }
+    free_node_msg(msg);
+    return found;
+}
+
+/* The first candidate holding digest in full: --holder nodes, then the
+ * first node of each partition of node, each with a single-node read.
+ * Its name into holder ("" when none; -1 only when out of memory), and its
+ * encoding into *json when json is not NULL. */
+static int find_holder(const char *node, const char *digest, const char *const *given,
+                       char *holder, char **json)
+{
+    struct names a = { 0 };
+    int rc = 0;
+
+    holder[0] = '\0';
+    for (int i = 0; rc == 0 && given && given[i]; i++)
+        rc = names_add(&a, given[i], node);
+    if (rc == 0)
+        rc = partition_firsts(&a, node);
+    for (int i = 0; rc == 0 && i < a.n && !holder[0]; i++) {
+        char *full = node_full(a.v[i], digest);
+        if (full && strlen(a.v[i]) <= ISM_SLURM_NODE_NAME_MAX) {
+            strcpy(holder, a.v[i]);
+            if (json) {
+                *json = full;
+                full = NULL;
+            }
+        }
+        free(full);
+    }
+    names_free(&a);
+    return rc;
+}
+
+/* Whether extra already names digest by reference. */
+static bool names_digest(const char *extra, const char *digest)
+{
+    char *value = ism_extra_get(extra, NULL), now[ISM_EXTRA_DIGEST_LEN + 1];
+    bool yes = value && ism_extra_ref_parse(value, now, NULL) == 1 && strcmp(now, digest) == 0;
+
+    free(value);
+    return yes;
+}
+
+/* Whether extra holds the encoding with digest in full. */
+static bool holds_digest(const char *extra, const char *digest)
+{
+    char *full = extra_full(extra, digest);
+
+    free(full);
+    return full != NULL;
+}
+
+/* Where publish stores a reference: a candidate holding digest; else, when
+ * the node published this topology before, a holder anywhere in the table
+ * (one read): any for a node that names it (a holder given by --holder
+ * once stays good), one before it in slurmctld's order for a node that
+ * holds it too (so the holders of one machine that is no partition's
+ * first converge on the first of them, and two never both give way).
+ * holder "" when none: store it in full. */
+static int choose_holder(const char *node, const char *extra, const char *digest,
+                         const struct ism_publish *p, char *holder, ism_error_t *err)
+{
+    bool names, holds;
+
+    if (find_holder(node, digest, p->holders, holder, NULL) < 0)
+        return ism_err(err, ENOMEM, "out of memory");
+    if (holder[0])
+        return 0;
+    names = names_digest(extra, digest);
+    holds = !names && holds_digest(extra, digest);
+    if ((names || holds) && table_holder(digest, node, holds, holder, NULL, err) < 0)
+        return -1;
+    return 0;
+}
+
+int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
+                               struct ism_publish *p, ism_error_t *err)
+{
+    char digest[ISM_EXTRA_DIGEST_LEN + 1], *extra, *merged = NULL, *ref = NULL;
+    const char *value = topo_json;
+    int rc = -1;
+
+    if (!p || !topo_json)
+        return ism_err(err, EINVAL, "publish: missing topology or options");
+    p->changed = false;
+    p->holder[0] = '\0';
     if (!(extra = ism_slurm_node_extra(s, node, err)))
         return -1;
-    rc = ism_extra_merge(extra, topo_json, force, &merged, err);
-    if (rc < 0)
+    ism_extra_digest(topo_json, digest);
+    if (!p->full && choose_holder(node, extra, digest, p, p->holder, err) < 0)
+        goto out;
+    if (p->holder[0] && !(value = ref = ism_extra_ref_format(digest, err)))
+        goto out;
+    if ((rc = ism_extra_merge(extra, value, p->force, &merged, err)) < 0)
         ism_errprefix(err, "node %s", node);
-    else if (rc > 0 && (rc = ism_slurm_node_set_extra(s, node, merged, err)) == 0 && changed)
-        *changed = true;
+    else if (rc > 0 && (rc = ism_slurm_node_set_extra(s, node, merged, err)) == 0)
+        p->changed = true;
+out:
+    free(ref);
     free(merged);
     free(extra);
     return rc < 0 ? -1 : 0;
 }
 
+/* The full encoding a reference names: from the first node of one of
+ * node's partitions, else from any node of the table. */
+static char *follow(const char *node, const char *digest, ism_error_t *err)
+{
+    char holder[ISM_SLURM_NODE_NAME_MAX + 1], *json = NULL;
+
+    if (find_holder(node, digest, NULL, holder, &json) < 0) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (!json && table_holder(digest, node, false, NULL, &json, err) == 0)
+        ism_err(err, ENOENT,
+                "its Extra names the topology %s%s, but no node holds it: run "
+                "isthmus-topology publish on %s", ISM_EXTRA_REF_PREFIX, digest, node);
+    return json;
+}
+
 char *ism_slurm_fetch_topology(ism_slurm_t *s, const char *node, ism_error_t *err)
 {
     char *extra = ism_slurm_node_extra(s, node, err);
-    char *json = extra ? ism_extra_get(extra, err) : NULL;
+    char *value = extra ? ism_extra_get(extra, err) : NULL, *json = NULL;
+    char digest[ISM_EXTRA_DIGEST_LEN + 1];
+    int kind = value ? ism_extra_ref_parse(value, digest, err) : -1;
 
+    if (kind == 0) {
+        json = value;
+        value = NULL;
+    } else if (kind == 1) {
+        json = follow(node, digest, err);
+    }
     if (extra && !json)
         ism_errprefix(err, "node %s", node);
+    free(value);
     free(extra);
     return json;
 }
@@ -556,100 +777,7 @@ static void node_alloc(const node_info_t *in, struct ism_slurm_node *n)
 #endif
 }
 
-static struct ism_slurm_topo_ref *ref_get(struct ism_slurm_topo_ref *r)
-{
-    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
-    return r;
-}
-
-static void ref_put(struct ism_slurm_topo_ref *r)
-{
-    if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-        ism_topo_destroy(r->topo);
-        free(r);
-    }
-}
-
-/* Decode the topology published in extra: a new reference (NULL only when
- * out of memory) whose topo is NULL, with error saying why, when there is
- * none usable ("" when none was published). */
-static struct ism_slurm_topo_ref *ref_decode(const char *extra)
-{
-    struct ism_slurm_topo_ref *r = calloc(1, sizeof(*r));
-    ism_error_t e = ISM_ERROR_INIT;
-    char *json;
-
-    if (!r)
-        return NULL;
-    r->refs = 1;
-    if (!(json = ism_extra_get(extra, &e))) {
-        if (errno != ENOENT)
-            memcpy(r->error, e.text, sizeof(r->error));
-        return r;
-    }
-    if (!(r->topo = ism_topo_decode(json, &e))) {
-        ism_errprefix(&e, "published topology");
-        memcpy(r->error, e.text, sizeof(r->error));
-    }
-    free(json);
-    return r;
-}
-
-static int cmp_cache_entry(const void *a, const void *b)
-{
-    return strcmp(((const struct topo_cache_entry *)a)->name,
-                  ((const struct topo_cache_entry *)b)->name);
-}
-
-static void cache_clear(ism_slurm_t *s)
-{
-    for (int i = 0; i < s->ncache; i++) {
-        free(s->cache[i].name);
-        free(s->cache[i].extra);
-        ref_put(s->cache[i].ref);
-    }
-    free(s->cache);
-    s->cache = NULL;
-    s->ncache = 0;
-}
-
-/* Remember the topologies of snapshot nodes for the next conversion.  Out
- * of memory only costs decoding again. */
-static void cache_fill(ism_slurm_t *s, const ism_slurm_nodes_t *nodes)
-{
-    cache_clear(s);
-    if (!nodes->count || !(s->cache = calloc((size_t)nodes->count, sizeof(*s->cache))))
-        return;
-    for (int i = 0; i < nodes->count; i++) {
-        struct topo_cache_entry *c = &s->cache[s->ncache];
-        if (!(c->name = strdup(nodes->nodes[i].name)) ||
-            !(c->extra = strdup(nodes->nodes[i].extra))) {
-            free(c->name);
-            break;
-        }
-        c->ref = ref_get(nodes->nodes[i].topo_ref);
-        s->ncache++;
-    }
-    qsort(s->cache, (size_t)s->ncache, sizeof(*s->cache), cmp_cache_entry);
-}
-
-/* The node's topology: the cached one when its Extra is unchanged. */
-static int node_topology(ism_slurm_t *s, struct ism_slurm_node *n)
-{
-    struct topo_cache_entry key = { .name = n->name }, *hit = NULL;
-
-    if (s->ncache)
-        hit = bsearch(&key, s->cache, (size_t)s->ncache, sizeof(*s->cache), cmp_cache_entry);
-    if (hit && strcmp(hit->extra, n->extra) == 0)
-        n->topo_ref = ref_get(hit->ref);
-    else if (!(n->topo_ref = ref_decode(n->extra)))
-        return -1;
-    n->topo = n->topo_ref->topo;
-    memcpy(n->topo_error, n->topo_ref->error, sizeof(n->topo_error));
-    return 0;
-}
-
-static int convert_node(ism_slurm_t *s, const node_info_t *in, struct ism_slurm_node *n)
+static int convert_node(const node_info_t *in, struct ism_slurm_node *n)
 {
     const char *features = in->features_act && *in->features_act ? in->features_act : in->features;
 
@@ -664,7 +792,39 @@ static int convert_node(ism_slurm_t *s, const node_info_t *in, struct ism_slurm_
     n->cpus = in->cpus;
     n->real_memory = in->real_memory;
     node_alloc(in, n);
-    return node_topology(s, n);
+    return 0;
+}
+
+/* Give every node of the snapshot its topology, decoding only what changed
+ * since the last snapshot (lib/topology/extra_table.h). */
+static int node_topologies(ism_slurm_t *s, ism_slurm_nodes_t *nodes)
+{
+    const char **names = calloc((size_t)nodes->count + 1, sizeof(*names));
+    const char **extras = calloc((size_t)nodes->count + 1, sizeof(*extras));
+    struct ism_topo_share **shares = calloc((size_t)nodes->count + 1, sizeof(*shares));
+    int rc = -1;
+
+    if (!names || !extras || !shares ||
+        (!s->topologies && !(s->topologies = ism_extra_table_create())))
+        goto out;
+    for (int i = 0; i < nodes->count; i++) {
+        names[i] = nodes->nodes[i].name;
+        extras[i] = nodes->nodes[i].extra;
+    }
+    if (ism_extra_table_update(s->topologies, nodes->count, names, extras, shares) < 0)
+        goto out;
+    for (int i = 0; i < nodes->count; i++) {
+        struct ism_slurm_node *n = &nodes->nodes[i];
+        n->topo_share = shares[i];
+        n->topo = shares[i]->topo;
+        memcpy(n->topo_error, shares[i]->error, sizeof(n->topo_error));
+    }
+    rc = 0;
+out:
+    free(names);
+    free(extras);
+    free(shares);
+    return rc;
 }
 
 static ism_slurm_nodes_t *convert_nodes(ism_slurm_t *s, const node_info_msg_t *msg,
@@ -680,10 +840,10 @@ static ism_slurm_nodes_t *convert_nodes(ism_slurm_t *s, const node_info_msg_t *m
         /* Slurm leaves holes for nodes it hides or removed. */
         if (!msg->node_array[i].name)
             continue;
-        if (convert_node(s, &msg->node_array[i], &nodes->nodes[nodes->count++]) < 0)
+        if (convert_node(&msg->node_array[i], &nodes->nodes[nodes->count++]) < 0)
             goto nomem;
     }
-    if (index_nodes(nodes) < 0)
+    if (index_nodes(nodes) < 0 || node_topologies(s, nodes) < 0)
         goto nomem;
     if (fill_partitions(nodes, parts, err) < 0)
         goto error;
@@ -714,7 +874,6 @@ int ism_slurm_nodes_poll(ism_slurm_t *s, ism_slurm_nodes_t **nodes, ism_error_t 
         return 0;
     if (!(*nodes = convert_nodes(s, s->node_msg, s->part_msg, err)))
         return -1;
-    cache_fill(s, *nodes);
     s->nodes_fresh = false;
     return 1;
 }
@@ -733,7 +892,7 @@ void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes)
         free(n->partitions);
         free(n->features);
         free(n->extra);
-        ref_put(n->topo_ref);
+        ism_topo_share_put(n->topo_share);
     }
     free(nodes->nodes);
     free(nodes->by_name);

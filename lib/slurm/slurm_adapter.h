@@ -25,6 +25,7 @@
 
 #include "lib/util/bitmap.h"
 #include "lib/util/error.h"
+#include "lib/topology/node_extra.h"
 #include "lib/topology/topology.h"
 
 typedef struct ism_slurm ism_slurm_t;
@@ -49,14 +50,39 @@ char *ism_slurm_node_extra(ism_slurm_t *s, const char *node, ism_error_t *err);
 int ism_slurm_node_set_extra(ism_slurm_t *s, const char *node, const char *extra,
                              ism_error_t *err);
 
-/* Store topo_json (ism_topo_encode's text) under the key "isthmus" of the
- * node's Extra, keeping other keys (see ism_extra_merge for force and the
- * refusals).  *changed tells whether an update RPC was sent: none is when
- * the stored value is already equal. */
+/* Longest node name publish reports as a holder. */
+#define ISM_SLURM_NODE_NAME_MAX 64
+
+/* How to publish a topology, and what happened. */
+struct ism_publish {
+    /* in */
+    const char *const *holders; /* NULL-terminated nodes to try first as holder, or NULL */
+    bool full;                  /* store the full encoding, never a reference */
+    bool force;                 /* replace an Extra that is not a JSON object */
+    /* out */
+    bool changed;               /* an update RPC was sent */
+    char holder[ISM_SLURM_NODE_NAME_MAX + 1]; /* a node found holding the encoding
+                                                 when a reference is stored; "" when
+                                                 the full encoding is */
+};
+
+/* Store topo_json (ism_topo_encode's canonical text) under the key "isthmus"
+ * of the node's Extra, keeping other keys (see ism_extra_merge for force
+ * and the refusals): as a reference (node_extra.h) when another node
+ * already holds the same encoding in full, else in full.  The nodes tried,
+ * each with one single-node read: p->holders, then the first node of each
+ * partition holding the node (so a homogeneous partition converges on one
+ * holder, even when its nodes first published all at once); when none
+ * holds it and the node published it before, the whole table once: a node
+ * naming it keeps any holder, one holding it gives way to a holder before
+ * it in slurmctld's order.  No RPC updates the node when the stored value
+ * is already the one to store. */
 int ism_slurm_publish_topology(ism_slurm_t *s, const char *node, const char *topo_json,
-                               bool force, bool *changed, ism_error_t *err);
-/* The topology JSON text stored for node (caller frees); NULL with ENOENT
- * when none was published. */
+                               struct ism_publish *p, ism_error_t *err);
+/* The topology JSON text published for node (caller frees), following a
+ * reference to the first node of one of its partitions, or else to any
+ * node holding that digest (one read of the whole node table).  NULL with
+ * ENOENT when none was published or the reference leads nowhere. */
 char *ism_slurm_fetch_topology(ism_slurm_t *s, const char *node, ism_error_t *err);
 
 /* ---- nodes ---- */
@@ -79,8 +105,9 @@ struct ism_slurm_node {
     uint64_t real_memory;   /* MiB */
     uint32_t alloc_cpus;
     uint64_t alloc_memory;  /* MiB */
-    struct ism_slurm_topo_ref *topo_ref; /* the adapter's: shares topo between
-                                            snapshots while Extra is unchanged */
+    struct ism_topo_share *topo_share; /* the adapter's: topo, shared with every
+                                          node of the same machine and with later
+                                          snapshots while Extra is unchanged */
 };
 
 /* A partition's limits, as slurmctld has them. */
@@ -108,7 +135,9 @@ typedef struct {
  * slurmctld compares whole seconds and errs towards "changed": polls made
  * in the second of a change return 1 again, with equal content.  A node
  * whose Extra is unchanged shares its decoded topology with the previous
- * snapshot, so such a poll costs Slurm's RPC and little more. */
+ * snapshot, so such a poll costs Slurm's RPC and little more; nodes of the
+ * same machine share one topology (equal topo pointers), and a reference
+ * in Extra (node_extra.h) resolves to it (lib/topology/extra_table.h). */
 int ism_slurm_nodes_poll(ism_slurm_t *s, ism_slurm_nodes_t **nodes, ism_error_t *err);
 void ism_slurm_nodes_destroy(ism_slurm_nodes_t *nodes); /* NULL ok */
 /* The node called name in the snapshot, or NULL (a binary search). */

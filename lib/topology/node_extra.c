@@ -1,11 +1,15 @@
 /* node_extra.c - see node_extra.h */
 #include <config.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/topology/node_extra.h"
+#include "lib/util/hash.h"
 
 static bool is_blank(const char *s)
 {
@@ -35,7 +39,84 @@ static json_t *load_object(const char *extra, const char *what, ism_error_t *err
     return o;
 }
 
-int ism_extra_merge(const char *extra, const char *topo_json, bool force, char **merged,
+/* ---- references ---- */
+
+void ism_extra_digest(const char *encoding, char *digest)
+{
+    snprintf(digest, ISM_EXTRA_DIGEST_LEN + 1, "%012" PRIx64, ism_fnv1a_str(encoding) >> 16);
+}
+
+static bool is_digest(const char *s, size_t len)
+{
+    if (len != ISM_EXTRA_DIGEST_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!strchr("0123456789abcdef", s[i]) || !s[i])
+            return false;
+    return true;
+}
+
+char *ism_extra_ref_format(const char *digest, ism_error_t *err)
+{
+    char *text = NULL;
+
+    if (!digest || !is_digest(digest, strlen(digest))) {
+        ism_err(err, EINVAL, "'%s' is not a topology digest (%d lower-case hex digits)",
+                digest ? digest : "(null)", ISM_EXTRA_DIGEST_LEN);
+        return NULL;
+    }
+    if (asprintf(&text, "\"%s%s\"", ISM_EXTRA_REF_PREFIX, digest) < 0) {
+        ism_err(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    return text;
+}
+
+int ism_extra_ref_parse(const char *value, char *digest, ism_error_t *err)
+{
+    json_t *v = value ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
+    size_t plen = strlen(ISM_EXTRA_REF_PREFIX);
+    const char *s;
+    int rc = -1;
+
+    if (!v) {
+        return ism_err(err, EINVAL, "the value under \"%s\" is not JSON", ISM_EXTRA_KEY);
+    } else if (!json_is_string(v)) {
+        rc = 0;
+    } else if (strncmp(s = json_string_value(v), ISM_EXTRA_REF_PREFIX, plen) != 0 ||
+               json_string_length(v) != strlen(s) || !is_digest(s + plen, strlen(s + plen))) {
+        ism_err(err, EINVAL,
+                "the value under \"%s\" is a string but not a topology reference (%sDIGEST, "
+                "%d lower-case hex digits)", ISM_EXTRA_KEY, ISM_EXTRA_REF_PREFIX,
+                ISM_EXTRA_DIGEST_LEN);
+    } else {
+        if (digest)
+            memcpy(digest, s + plen, ISM_EXTRA_DIGEST_LEN + 1);
+        rc = 1;
+    }
+    json_decref(v);
+    return rc;
+}
+
+/* ---- merging ---- */
+
+/* Our value from its JSON text: an object (full) or a valid reference. */
+static json_t *load_value(const char *value_json, ism_error_t *err)
+{
+    json_t *v;
+
+    if (ism_extra_ref_parse(value_json, NULL, err) < 0)
+        return NULL;
+    if (!(v = json_loads(value_json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL)) ||
+        !(json_is_object(v) || json_is_string(v))) {
+        json_decref(v);
+        ism_err(err, EINVAL, "the topology is neither a JSON object nor a reference");
+        return NULL;
+    }
+    return v;
+}
+
+int ism_extra_merge(const char *extra, const char *value_json, bool force, char **merged,
                     ism_error_t *err)
 {
     ism_error_t why = ISM_ERROR_INIT;
@@ -45,9 +126,9 @@ int ism_extra_merge(const char *extra, const char *topo_json, bool force, char *
     if (!merged)
         return ism_err(err, EINVAL, "extra merge: missing output");
     *merged = NULL;
-    if (!topo_json)
+    if (!value_json)
         return ism_err(err, EINVAL, "extra merge: missing topology");
-    if (!(topo = load_object(topo_json, "the topology", err)))
+    if (!(topo = load_value(value_json, err)))
         return -1;
     if (is_blank(extra)) {
         obj = json_object();

@@ -8,6 +8,7 @@
  */
 #include <config.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct work {
     int ngroups;
     int share;             /* units per consumer when cpus_per_consumer is 0 */
     int *owner;            /* per unit: consumer index or -1 */
+    ism_bitmap_t *core_nodes; /* mem=hbm: the nodes cores name (see topology.h) */
 };
 
 static const char *const layout_names[] = { "compact", "spread", "numa", "none" };
@@ -81,6 +83,25 @@ int ism_mem_parse(const char *s, enum ism_mem *mem, ism_error_t *err)
         return ism_err(err, EINVAL, "unknown memory policy '%s' (want local, hbm or none)",
                        s ? s : "(null)");
     *mem = (enum ism_mem)i;
+    return 0;
+}
+
+int ism_plan_params_parse(const json_t *params, enum ism_mem *mem, ism_error_t *err)
+{
+    const char *key;
+    json_t *value;
+    enum ism_mem m = *mem;
+
+    if (!json_is_object(params))
+        return ism_err(err, EINVAL, "parameters: not an object (want {\"mem\": \"hbm\"})");
+    json_object_foreach((json_t *)params, key, value) {
+        if (strcmp(key, "mem") != 0)
+            return ism_err(err, EINVAL, "parameters: unknown key '%s' (want mem)", key);
+        if (!json_is_string(value) || ism_mem_parse(json_string_value(value), &m, NULL) < 0 ||
+            m == ISM_MEM_NONE)
+            return ism_err(err, EINVAL, "parameters.mem: want \"local\" or \"hbm\"");
+    }
+    *mem = m;
     return 0;
 }
 
@@ -354,11 +375,9 @@ static int fill_slot(const struct work *w, struct ism_plan_slot *s, int c, ism_e
              ism_bitmap_set(s->mems, un->core->numa) < 0))
             return ism_err(err, ENOMEM, "out of memory");
     }
-    for (int i = 0; w->req->mem == ISM_MEM_HBM && i < w->topo->nnuma; i++) {
-        if (ism_bitmap_empty(w->topo->numa[i].cpus) &&
-            ism_bitmap_set(s->mems, w->topo->numa[i].os_index) < 0)
-            return ism_err(err, ENOMEM, "out of memory");
-    }
+    if (w->req->mem == ISM_MEM_HBM &&
+        ism_topo_add_extra_near(w->topo, w->core_nodes, s->cpus, s->mems) < 0)
+        return ism_err(err, ENOMEM, "out of memory");
     return 0;
 }
 
@@ -369,6 +388,7 @@ static void work_free(struct work *w)
     free(w->units);
     free(w->owner);
     free(w->groups);
+    ism_bitmap_destroy(w->core_nodes);
     memset(w, 0, sizeof(*w));
     errno = saved;
 }
@@ -398,6 +418,10 @@ static ism_plan_t *attempt(const ism_topo_t *topo, const struct ism_plan_request
         goto error;
     if (!(plan = calloc(1, sizeof(*plan))) ||
         !(plan->slots = calloc((size_t)req->consumers, sizeof(*plan->slots)))) {
+        ism_err(err, ENOMEM, "out of memory");
+        goto error;
+    }
+    if (req->mem == ISM_MEM_HBM && !(w.core_nodes = ism_topo_core_nodes(topo))) {
         ism_err(err, ENOMEM, "out of memory");
         goto error;
     }

@@ -19,8 +19,11 @@
  *     whole cores are impossible: the plan then gives threads (plan->whole
  *     is false), siblings of one core kept together in one consumer where
  *     the counts allow, and never one thread to two consumers;
- *   - mems are NUMA nodes that hold the consumer's cpus, plus the
- *     memory-only nodes (HBM, CXL) only with ISM_MEM_HBM.
+ *   - mems are the NUMA nodes with the ordinary memory of the consumer's
+ *     cores (each core's numa), plus, only with ISM_MEM_HBM, the extra
+ *     memory near its cpus: HBM nodes over the same cpus (Xeon Phi, Xeon
+ *     Max flat mode) and memory-only nodes of unknown locality (see
+ *     ism_topo_add_extra_near).
  *
  * Layouts:
  *   compact  cores in (socket, NUMA node, L3, index) order, consumer after
@@ -53,7 +56,7 @@ enum ism_layout {
 
 enum ism_mem {
     ISM_MEM_LOCAL, /* the NUMA nodes of the consumer's cpus (default) */
-    ISM_MEM_HBM,   /* those plus every memory-only NUMA node of the machine */
+    ISM_MEM_HBM,   /* those plus the extra memory near the consumer's cpus */
     ISM_MEM_NONE,  /* no memory placement: mems is empty */
 };
 
@@ -111,6 +114,14 @@ void ism_plan_destroy(ism_plan_t *plan); /* NULL ok, keeps errno */
  * text on top.  "" is valid and names nothing.  -1 with EINVAL and err
  * naming the offending word; opts is then unchanged. */
 int ism_plan_opts_parse(const char *text, struct ism_plan_opts *opts, ism_error_t *err);
+
+/* The opaque parameters of a DRA claim's config for driver cpu.isthmus.io
+ * (status.allocation.devices.config[].opaque.parameters): an object whose
+ * only key is "mem", a string local or hbm ("none" would leave a
+ * container's cpuset.mems empty).  Sets *mem, or -1 with EINVAL and err
+ * naming the key or value; *mem is then unchanged.  params is borrowed. */
+struct json_t;
+int ism_plan_params_parse(const struct json_t *params, enum ism_mem *mem, ism_error_t *err);
 
 const char *ism_layout_name(enum ism_layout layout);
 int ism_layout_parse(const char *s, enum ism_layout *layout, ism_error_t *err);

@@ -141,6 +141,39 @@ int ism_topo_threads_max(const ism_topo_t *topo)
     return max;
 }
 
+ism_bitmap_t *ism_topo_core_nodes(const ism_topo_t *topo)
+{
+    ism_bitmap_t *nodes;
+
+    if (!topo) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!(nodes = ism_bitmap_create()))
+        return NULL;
+    for (int i = 0; i < topo->ncores; i++) {
+        if (topo->cores[i].numa >= 0 && ism_bitmap_set(nodes, topo->cores[i].numa) < 0) {
+            ism_bitmap_destroy(nodes);
+            return NULL;
+        }
+    }
+    return nodes;
+}
+
+int ism_topo_add_extra_near(const ism_topo_t *topo, const ism_bitmap_t *core_nodes,
+                            const ism_bitmap_t *cpus, ism_bitmap_t *mems)
+{
+    for (int i = 0; topo && core_nodes && i < topo->nnuma; i++) {
+        const struct ism_numa_node *n = &topo->numa[i];
+        if (ism_bitmap_test(core_nodes, n->os_index) ||
+            !(ism_bitmap_empty(n->cpus) || (cpus && ism_bitmap_intersects(n->cpus, cpus))))
+            continue;
+        if (ism_bitmap_set(mems, n->os_index) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int ism_slurm_hw_check(const ism_topo_t *topo, const struct ism_slurm_hw *hw, ism_error_t *err)
 {
     long long cores;

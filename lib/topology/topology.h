@@ -16,8 +16,10 @@
  *   os_index  the kernel's core id (topology/core_id), -1 if unknown.
  *   socket    logical index of the Package (0..sockets-1); 0 when the
  *             machine has no Package objects.
- *   numa      OS index of the NUMA node holding the core (as in
- *             /sys/devices/system/node/nodeN); -1 if there is none.
+ *   numa      OS index of the NUMA node with the core's ordinary memory
+ *             (as in /sys/devices/system/node/nodeN); -1 if there is none.
+ *             Where an HBM node shares the core's cpus (Xeon Phi, Xeon Max
+ *             flat mode) it is the DDR node; see ism_topo_core_nodes.
  *   l3        logical index of the core's L3 cache, -1 without one.
  *
  * A topology comes from hwloc (topology_hwloc.c) or from its JSON encoding
@@ -60,7 +62,8 @@ struct ism_core {
 struct ism_numa_node {
     int os_index;
     uint64_t memory;    /* local memory in bytes (0 if unknown) */
-    ism_bitmap_t *cpus; /* usable OS cpus; empty for memory-only nodes */
+    ism_bitmap_t *cpus; /* usable OS cpus near it; empty for memory-only nodes.
+                         * Nodes may share cpus (an HBM node and a DDR node). */
 };
 
 /* The NodeName hardware fields Slurm uses for this topology (slurm.conf). */
@@ -123,6 +126,18 @@ const struct ism_numa_node *ism_topo_numa(const ism_topo_t *topo, int os_index);
 /* All usable cpus (union of the cores' cpus); caller destroys. */
 ism_bitmap_t *ism_topo_cpus(const ism_topo_t *topo);
 int ism_topo_threads_max(const ism_topo_t *topo);
+
+/* Extra memory: NUMA nodes that no core names as its own, i.e. memory
+ * beside the cores' ordinary memory (HBM on Xeon Phi and Xeon Max, which
+ * hwloc attaches to the same cpus as the DDR node; CXL; GPU memory).
+ * ism_topo_core_nodes returns the OS indexes of the nodes some core names
+ * (caller destroys; NULL with ENOMEM).  ism_topo_add_extra_near adds to
+ * mems the extra memory near cpus: nodes not in core_nodes that share a cpu
+ * with cpus or have no cpus at all (their locality unknown); 0, or -1 with
+ * ENOMEM. */
+ism_bitmap_t *ism_topo_core_nodes(const ism_topo_t *topo);
+int ism_topo_add_extra_near(const ism_topo_t *topo, const ism_bitmap_t *core_nodes,
+                            const ism_bitmap_t *cpus, ism_bitmap_t *mems);
 
 const char *ism_core_kind_name(enum ism_core_kind kind);
 int ism_core_kind_parse(const char *s, enum ism_core_kind *kind);

@@ -11,18 +11,13 @@
 
 #include "lib/topology/topology_cache.h"
 #include "lib/util/file.h"
+#include "lib/util/hash.h"
 
 #define HEADER "isthmus-topology-cache 1 "
 
-/* FNV-1a, 64 bits: a change detector, not a defence against forgery (the
- * cache lives in a root-owned directory). */
-static void hash_bytes(uint64_t *h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        *h ^= (unsigned char)s[i];
-        *h *= 1099511628211ULL;
-    }
-}
+/* FNV-1a (lib/util/hash.h): a change detector, not a defence against
+ * forgery (the cache lives in a root-owned directory). */
+#define hash_bytes ism_fnv1a_add
 
 /* Hash the name and contents of root/rel; a missing file hashes as such.
  * Returns 1 when the file was read, 0 when missing. */
@@ -77,7 +72,7 @@ int ism_topo_cache_key(const char *sysfs_root, char *key, ism_error_t *err)
         "topology/thread_siblings_list",
     };
     static const char *const node_files[] = { "cpulist" };
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = ISM_FNV1A_INIT;
     char online[4096], nodes[4096], scratch[4096];
     char version[32];
 

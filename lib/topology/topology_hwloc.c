@@ -120,11 +120,12 @@ static int flat_view(hwloc_topology_t t, struct ism_slurm_hw *hw, char *note, si
     hwloc_obj_type_t unit = ncores > 0 ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU;
     int nunits = hwloc_get_nbobjs_by_type(t, unit);
     int threads = -1, sockets = 1;
+    size_t len;
 
     for (int i = 0; i < nunits; i++) {
         int n = hwloc_bitmap_weight(hwloc_get_obj_by_type(t, unit, (unsigned)i)->cpuset);
         if (threads >= 0 && n != threads) {
-            size_t len = strlen(note);
+            len = strlen(note);
             snprintf(note + len, notelen - len,
                      "; cores have different thread counts, which Slurm cannot describe");
             memset(hw, 0, sizeof(*hw));
@@ -140,6 +141,8 @@ static int flat_view(hwloc_topology_t t, struct ism_slurm_hw *hw, char *note, si
                 sockets = 1;
         }
     }
+    len = strlen(note);
+    snprintf(note + len, notelen - len, "; printing a regular description of the same cores");
     hw->cpus = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU);
     hw->boards = 1;
     hw->sockets_per_board = sockets;
@@ -148,18 +151,109 @@ static int flat_view(hwloc_topology_t t, struct ism_slurm_hw *hw, char *note, si
     return 0;
 }
 
-static void fill_slurm_views(hwloc_topology_t t, ism_topo_t *topo)
+/* Whether the cores hold different numbers of usable threads (offline or
+ * disabled siblings): no regular description has the same cores then. */
+static bool threads_differ(const ism_topo_t *topo)
+{
+    for (int i = 1; i < topo->ncores; i++) {
+        if (ism_bitmap_count(topo->cores[i].cpus) != ism_bitmap_count(topo->cores[0].cpus))
+            return true;
+    }
+    return false;
+}
+
+/* slurmd's fallback, which is what it registers: when the counts do not
+ * divide, xcpuinfo.c (22.05 to 26.05 alike) rounds ThreadsPerCore =
+ * cpus / cores and CoresPerSocket = cores / sockets down and prints CPUs as
+ * counted; slurmctld then resets CPUs to Sockets x CoresPerSocket x
+ * ThreadsPerCore ("CPUs=7 match no Sockets, ...").  Returns 0 when every
+ * count is at least 1, so Slurm has such a node. */
+static int slurm_fallback(struct ism_slurm_hw *hw, char *note, size_t notelen)
+{
+    int sockets = hw->boards * hw->sockets_per_board;
+    int keep = sockets * hw->cores_per_socket * hw->threads_per_core;
+    size_t len = strlen(note);
+
+    if (hw->boards < 1 || hw->sockets_per_board < 1 || hw->cores_per_socket < 1 ||
+        hw->threads_per_core < 1)
+        return -1;
+    snprintf(note + len, notelen - len,
+             "; cores have different thread counts: slurmd rounds the counts down and "
+             "Slurm uses the first %d thread(s) of its first %d cores (CPUs=%d, %d online)",
+             hw->threads_per_core, sockets * hw->cores_per_socket, keep, hw->cpus);
+    if (hw->cpus != sockets && hw->cpus != sockets * hw->cores_per_socket)
+        hw->cpus = keep;
+    return 0;
+}
+
+/* Fill topo->slurm and topo->slurm_numa.  Returns 1 when the plain view is
+ * slurmd's fallback, so the cores must be cut down to Slurm's (see
+ * slurm_cores), else 0. */
+static int fill_slurm_views(hwloc_topology_t t, ism_topo_t *topo)
 {
     hwloc_obj_t numa = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, NULL);
     hwloc_obj_type_t numa_socket = (numa && numa->parent) ? numa->parent->type
                                                           : HWLOC_OBJ_PACKAGE;
 
     if (slurm_view(t, HWLOC_OBJ_PACKAGE, &topo->slurm, topo->slurm_note,
-                   sizeof(topo->slurm_note)) < 0)
+                   sizeof(topo->slurm_note)) < 0 && threads_differ(topo) &&
+        slurm_fallback(&topo->slurm, topo->slurm_note, sizeof(topo->slurm_note)) == 0) {
+        /* One core numbering per topology: the NUMA view would number
+         * other cores, so it is not offered. */
+        memset(&topo->slurm_numa, 0, sizeof(topo->slurm_numa));
+        snprintf(topo->slurm_numa_note, sizeof(topo->slurm_numa_note),
+                 "cores have different thread counts; isthmus models slurmd's fallback only "
+                 "with Packages as sockets, not with numa_node_as_socket");
+        return 1;
+    }
+    if (topo->slurm_note[0])
         flat_view(t, &topo->slurm, topo->slurm_note, sizeof(topo->slurm_note));
     if (slurm_view(t, numa_socket, &topo->slurm_numa, topo->slurm_numa_note,
                    sizeof(topo->slurm_numa_note)) < 0)
         flat_view(t, &topo->slurm_numa, topo->slurm_numa_note, sizeof(topo->slurm_numa_note));
+    return 0;
+}
+
+/* Cut the cores down to what slurmd's block map gives under its fallback:
+ * abstract core k (k < sockets x cores per socket) is hwloc core k, with
+ * its first threads_per_core threads; a thread whose OS index is not below
+ * the cpu count is skipped by slurmd (its abstract cpu keeps the identity
+ * mapping, to a cpu that is not this core's: left out here).  Cores past
+ * Slurm's count, and cores left with no thread, are dropped. */
+static int slurm_cores(hwloc_topology_t t, ism_topo_t *topo, ism_error_t *err)
+{
+    int ncores = topo->slurm.boards * topo->slurm.sockets_per_board * topo->slurm.cores_per_socket;
+    int npus = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU);
+    int kept = 0;
+
+    for (int i = 0; i < topo->ncores; i++) {
+        struct ism_core *c = &topo->cores[i];
+        hwloc_obj_t core = hwloc_get_obj_by_type(t, HWLOC_OBJ_CORE, (unsigned)c->index);
+        ism_bitmap_t *cpus = ism_bitmap_create();
+
+        if (!cpus)
+            return ism_err(err, ENOMEM, "out of memory");
+        for (int k = 0; core && c->index < ncores && k < topo->slurm.threads_per_core; k++) {
+            hwloc_obj_t pu = hwloc_get_obj_inside_cpuset_by_type(t, core->cpuset, HWLOC_OBJ_PU,
+                                                                 (unsigned)k);
+            if (pu && (int)pu->os_index < npus && ism_bitmap_test(c->cpus, (int)pu->os_index) &&
+                ism_bitmap_set(cpus, (int)pu->os_index) < 0) {
+                ism_bitmap_destroy(cpus);
+                return ism_err(err, ENOMEM, "out of memory");
+            }
+        }
+        ism_bitmap_destroy(c->cpus);
+        c->cpus = cpus;
+        if (ism_bitmap_empty(cpus)) {
+            ism_bitmap_destroy(cpus);
+            continue;
+        }
+        topo->cores[kept++] = *c;
+    }
+    topo->ncores = kept;
+    if (kept == 0)
+        return ism_err(err, ENODEV, "Slurm would use none of this topology's cpus");
+    return 0;
 }
 
 /* The highest-ranked kind among the core's cpus.  hwloc lists kinds by
@@ -185,15 +279,34 @@ static enum ism_core_kind core_kind(hwloc_topology_t t, hwloc_const_cpuset_t cpu
     return best == nkinds - 1 ? ISM_CORE_PERFORMANCE : ISM_CORE_EFFICIENCY;
 }
 
+/* Whether hwloc marks the node as high-bandwidth memory: MCDRAM on Xeon
+ * Phi, HBM on newer parts (hwloc 2.10+ sets it from memory tiers). */
+static bool high_bandwidth(hwloc_obj_t node)
+{
+    return node->subtype &&
+           (strcmp(node->subtype, "MCDRAM") == 0 || strcmp(node->subtype, "HBM") == 0);
+}
+
+/* The NUMA node with the core's ordinary memory.  Xeon Phi (SNC, hybrid,
+ * flat) and Xeon Max (HBM flat) have two nodes over the same cpus, the DDR
+ * one and the HBM one: take the node hwloc does not mark high-bandwidth,
+ * and among those the lowest OS index, as Linux numbers the nodes with cpus
+ * (DDR) before the cpu-less ones it finds later (HBM, CXL), which hwloc
+ * attaches to the same cpus. */
 static int numa_of(hwloc_topology_t t, hwloc_const_cpuset_t cpus)
 {
-    hwloc_obj_t node = NULL;
+    hwloc_obj_t node = NULL, best = NULL;
 
     while ((node = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, node))) {
-        if (hwloc_bitmap_intersects(node->cpuset, cpus))
-            return node->os_index == HWLOC_UNKNOWN_INDEX ? -1 : (int)node->os_index;
+        if (!hwloc_bitmap_intersects(node->cpuset, cpus))
+            continue;
+        if (!best || (high_bandwidth(best) && !high_bandwidth(node)) ||
+            (high_bandwidth(best) == high_bandwidth(node) && node->os_index < best->os_index))
+            best = node;
     }
-    return -1;
+    if (!best || best->os_index == HWLOC_UNKNOWN_INDEX)
+        return -1;
+    return (int)best->os_index;
 }
 
 static int fill_cores(hwloc_topology_t t, ism_topo_t *topo, ism_error_t *err)
@@ -286,7 +399,8 @@ static int fill_counts(hwloc_topology_t t, ism_topo_t *topo, enum source src, is
         goto out;
     }
     topo->memory = root->total_memory;
-    fill_slurm_views(t, topo);
+    if (fill_slurm_views(t, topo) == 1 && (rc = slurm_cores(t, topo, err)) < 0)
+        goto out;
     if (src == FROM_LIVE) {
         /* slurmd's get_memory(), float rounding included, so RealMemory
          * matches slurmd -C on this host. */

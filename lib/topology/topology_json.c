@@ -203,21 +203,16 @@ static int tuple(json_t *j, const char *what, size_t len, ism_error_t *err)
     return 0;
 }
 
+/* NUMA nodes may share cpus: hwloc attaches a Xeon Phi's or Xeon Max's
+ * HBM node to the same cpus as its DDR node.  Which node holds a core's
+ * ordinary memory is the core's own numa field. */
 static int decode_numa(json_t *a, ism_topo_t *topo, ism_error_t *err)
 {
-    ism_bitmap_t *seen = ism_bitmap_create();
-    int rc = 0;
-
-    if (!seen)
+    if (!json_is_array(a) || json_array_size(a) > ISM_TOPO_MAX_NUMA)
+        return ism_err(err, EINVAL, "numa: expected an array of at most %d nodes",
+                       ISM_TOPO_MAX_NUMA);
+    if (json_array_size(a) && !(topo->numa = calloc(json_array_size(a), sizeof(*topo->numa))))
         return ism_err(err, ENOMEM, "out of memory");
-    if (!json_is_array(a) || json_array_size(a) > ISM_TOPO_MAX_NUMA) {
-        rc = ism_err(err, EINVAL, "numa: expected an array of at most %d nodes", ISM_TOPO_MAX_NUMA);
-        goto out;
-    }
-    if (json_array_size(a) && !(topo->numa = calloc(json_array_size(a), sizeof(*topo->numa)))) {
-        rc = ism_err(err, ENOMEM, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *t = json_array_get(a, i);
         struct ism_numa_node *n = &topo->numa[i];
@@ -225,34 +220,20 @@ static int decode_numa(json_t *a, ism_topo_t *topo, ism_error_t *err)
         long long os, mem;
 
         snprintf(what, sizeof(what), "numa[%zu]", i);
-        if ((rc = tuple(t, what, 3, err)) < 0 ||
-            (rc = get_int(json_array_get(t, 0), what, 0, ISM_BITMAP_MAX_BITS - 1, &os, err)) < 0 ||
-            (rc = get_int(json_array_get(t, 1), what, 0, INT64_MAX, &mem, err)) < 0)
-            goto out;
+        if (tuple(t, what, 3, err) < 0 ||
+            get_int(json_array_get(t, 0), what, 0, ISM_BITMAP_MAX_BITS - 1, &os, err) < 0 ||
+            get_int(json_array_get(t, 1), what, 0, INT64_MAX, &mem, err) < 0)
+            return -1;
         topo->nnuma++;
         n->os_index = (int)os;
         n->memory = (uint64_t)mem;
-        if (!(n->cpus = get_cpus(json_array_get(t, 2), what, err))) {
-            rc = -1;
-            goto out;
-        }
-        if (i > 0 && os <= topo->numa[i - 1].os_index) {
-            rc = ism_err(err, EINVAL, "%s: node %lld is %s", what, os,
-                         os == topo->numa[i - 1].os_index ? "listed twice" : "out of order");
-            goto out;
-        }
-        if (ism_bitmap_intersects(seen, n->cpus)) {
-            rc = ism_err(err, EINVAL, "%s: cpus overlap another NUMA node", what);
-            goto out;
-        }
-        if ((rc = ism_bitmap_or(seen, n->cpus)) < 0) {
-            ism_err(err, ENOMEM, "out of memory");
-            goto out;
-        }
+        if (!(n->cpus = get_cpus(json_array_get(t, 2), what, err)))
+            return -1;
+        if (i > 0 && os <= topo->numa[i - 1].os_index)
+            return ism_err(err, EINVAL, "%s: node %lld is %s", what, os,
+                           os == topo->numa[i - 1].os_index ? "listed twice" : "out of order");
     }
-out:
-    ism_bitmap_destroy(seen);
-    return rc;
+    return 0;
 }
 
 /* Check one core against the rest of the topology.  seen holds the cpus of

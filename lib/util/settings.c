@@ -22,6 +22,8 @@ const struct ism_config_key ism_settings_schema[] = {
     { .name = "Namespace", .type = ISM_CONFIG_STRING, .default_value = "isthmus-system" },
     { .name = "SlurmPollInterval", .type = ISM_CONFIG_INT, .default_value = "5", .min = 1,
       .max = 3600 },
+    { .name = "SlurmNodePollInterval", .type = ISM_CONFIG_INT, .default_value = "30", .min = 1,
+      .max = 3600 },
     { .name = "HttpListen", .type = ISM_CONFIG_STRING, .default_value = "0.0.0.0:9470" },
     { .name = "PidFile", .type = ISM_CONFIG_STRING, .default_value = "/run/isthmusd.pid" },
     { .name = "LeaderElection", .type = ISM_CONFIG_BOOL, .default_value = "yes" },

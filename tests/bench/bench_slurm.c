@@ -164,8 +164,10 @@ int main(int argc, char **argv)
     run(s, "no topologies", node, rounds);
     t0 = now();
     for (int i = 0; i < nodes->count; i++) {
-        bool changed;
-        if (ism_slurm_publish_topology(s, nodes->nodes[i].name, json, true, &changed, &err) < 0) {
+        /* As isthmus-topology publish does: the first node holds it, the
+         * others name it. */
+        struct ism_publish p = { .force = true };
+        if (ism_slurm_publish_topology(s, nodes->nodes[i].name, json, &p, &err) < 0) {
             fprintf(stderr, "bench_slurm: %s\n", err.text);
             return 1;
         }

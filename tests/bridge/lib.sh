@@ -109,6 +109,7 @@ LogLevel=${loglevel:-info}
 SlurmConf=$SLURM_CONF
 Kubeconfig=${kubeconfig:-$k8s/isthmusd.kubeconfig}
 SlurmPollInterval=1
+SlurmNodePollInterval=1
 HttpListen=127.0.0.1:0
 PidFile=$dir/isthmusd-$r.pid
 LeaseDuration=4
@@ -135,6 +136,22 @@ leading() { [[ $(metric "$1" isthmus_leader) == 1 ]]; }
 slices_of() { kubectl get resourceslices -o json | jq -r --arg p "$1" '[.items[] | select(.spec.pool.name == $p)] | length'; }
 has_slices() { [[ $(slices_of "$1") -gt 0 ]]; }
 no_slices() { [[ $(slices_of "$1") == 0 ]]; }
+# slice_devices POOL: "name numa socket l3 core cpus threads kind" per device
+# of the pool's slices, sorted
+slice_devices() {
+    kubectl get resourceslices -o json | jq -r --arg p "$1" '.items[] | select(.spec.pool.name == $p)
+        | .spec.devices[] | .attributes as $a | [.name,
+          ($a["resource.kubernetes.io/numaNode"].int // -1), $a["cpu.isthmus.io/socket"].int,
+          ($a["cpu.isthmus.io/l3cache"].int // -1), $a["cpu.isthmus.io/core"].int,
+          $a["cpu.isthmus.io/cpus"].string, $a["cpu.isthmus.io/threads"].int,
+          $a["cpu.isthmus.io/coreType"].string] | map(tostring) | join(" ")' | sort
+}
+# topology_devices XML: the same, from isthmus-topology json for the XML
+topology_devices() {
+    "$topo_tool" json --xml "$1" 2>/dev/null | jq -r '.cores[] | ["core-\(.[0])", .[3], .[2], .[4], .[0],
+        .[5], (.[5] | split(",") | map(if test("-") then (split("-") | (.[1] | tonumber) - (.[0] | tonumber) + 1)
+                                      else 1 end) | add), .[6]] | map(tostring) | join(" ")' | sort
+}
 # mirrored_claims JOB: how many claims isthmus-system holds for Slurm job JOB
 mirrored_claims() { kubectl get resourceclaims -n isthmus-system -l "isthmus.io/slurm-job=$1" -o name | wc -l; }
 # oracle_cores JOB NODE: the job's abstract cores on NODE as devices

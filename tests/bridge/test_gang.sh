@@ -30,6 +30,21 @@ loglevel=debug
 start_isthmusd a || bail "isthmusd did not start"
 for n in n1 n2 n3; do until_ok has_slices "$n" || bail "no slices for $n"; done
 
+# Three nodes of one machine: n1 (first of the partition) holds the
+# encoding, n2 and n3 name it by digest, and isthmusd gives them the same
+# devices.
+extra_of() { scontrol show node "$1" | sed -n 's/^ *Extra=//p'; }
+pool_devices() {
+    kubectl get resourceslices -o json |
+        jq -c --arg n "$1" '[.items[] | select(.spec.pool.name == $n) | .spec.devices[]] | sort_by(.name)'
+}
+ok_if "n2 and n3 store a 27-byte reference to n1's topology" eval \
+    '[[ $(extra_of n2) =~ ^\{\"isthmus\":\"@[0-9a-f]{12}\"\}$ && $(extra_of n3) == "$(extra_of n2)" &&
+        $(extra_of n1) == "{\"isthmus\":$("$topo_tool" json --xml "$xml")}" ]]'
+ok_if "... and their devices are n1's" eval \
+    '[[ $(pool_devices n2) == "$(pool_devices n1)" && $(pool_devices n3) == "$(pool_devices n1)" &&
+        $(pool_devices n1 | jq length) == 192 ]]'
+
 # ------------------------------------------------------------ fixtures
 # The scheduler-plugins PodGroup CRD, reduced to what isthmus reads.
 kubectl apply -f - >>"$dir/apply.log" 2>&1 <<'YAML' || bail "the coscheduling CRD was refused"

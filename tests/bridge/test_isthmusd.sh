@@ -26,21 +26,6 @@ bridge_world --nodes 3 --xml "$xml1" --xml "$xml2" --xml "$xml3"
 "$topo_tool" publish --xml "$xml1" -N n1 >/dev/null && "$topo_tool" publish --xml "$xml2" -N n2 >/dev/null ||
     bail "isthmus-topology publish failed"
 
-# devices: "name numa socket l3 core cpus threads kind" per device of pool $1
-slice_devices() {
-    kubectl get resourceslices -o json | jq -r --arg p "$1" '.items[] | select(.spec.pool.name == $p)
-        | .spec.devices[] | .attributes as $a | [.name,
-          ($a["resource.kubernetes.io/numaNode"].int // -1), $a["cpu.isthmus.io/socket"].int,
-          ($a["cpu.isthmus.io/l3cache"].int // -1), $a["cpu.isthmus.io/core"].int,
-          $a["cpu.isthmus.io/cpus"].string, $a["cpu.isthmus.io/threads"].int,
-          $a["cpu.isthmus.io/coreType"].string] | map(tostring) | join(" ")' | sort
-}
-# the same, from isthmus-topology json for an XML
-topology_devices() {
-    "$topo_tool" json --xml "$1" | jq -r '.cores[] | ["core-\(.[0])", .[3], .[2], .[4], .[0], .[5],
-        (.[5] | split(",") | map(if test("-") then (split("-") | (.[1] | tonumber) - (.[0] | tonumber) + 1)
-                                 else 1 end) | add), .[6]] | map(tostring) | join(" ")' | sort
-}
 versions() { kubectl get resourceslices,resourceclaims -A -o json |
     jq -r '.items[] | "\(.kind) \(.metadata.name) \(.metadata.uid) \(.metadata.resourceVersion)"' | sort; }
 event_reasons() { kubectl get events.events.k8s.io -A -o json |

@@ -32,7 +32,7 @@ same() {
     if cmp -s "$2" "$3"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=$((failed + 1)); fi
 }
 
-echo "1..25"
+echo "1..34"
 check "--help prints usage" 0 "Usage: isthmus-topology" -- "$tool" --help
 check "--version prints the version" 0 "isthmus-topology (isthmus)" -- "$tool" --version
 check "no command is a usage error" 2 "missing COMMAND" -- "$tool"
@@ -53,6 +53,14 @@ check "slurm-conf numa_node_as_socket on Cluster-on-Die" 0 "SocketsPerBoard=4 Co
     -- "$tool" slurm-conf --numa-node-as-socket --xml "$xml/28intel64-2p2g7c-CoDgroups.v1tov2.xml"
 check "slurm-conf warns where slurmd would be irregular" 0 "not spread evenly over 6 sockets" \
     -- "$tool" slurm-conf --xml "$xml/16amd64-8n2c-cpusets.xml"
+check "slurm-conf of offline cpus is slurmd's fallback" 0 \
+    "^CPUs=4 Boards=1 SocketsPerBoard=4 CoresPerSocket=1 ThreadsPerCore=1 RealMemory=" \
+    -- "$tool" slurm-conf --xml "$xml/16em64t-4s2c2t-offlines.xml"
+check "slurm-conf says why it rounds down" 0 "Slurm uses the first 1 thread(s) of its first 4 cores" \
+    -- "$tool" slurm-conf --xml "$xml/16em64t-4s2c2t-offlines.xml"
+"$tool" json --xml "$xml/64intel64-fakeKNL-SNC4-hybrid.xml" >"$tmp/knl.json" 2>/dev/null
+check "HBM nodes over the DDR cpus decode" 0 "1 sockets, 8 NUMA nodes (8 with cpus)" \
+    -- "$tool" show --json "$tmp/knl.json"
 check "slurm-conf on a live machine names the host" 0 "^NodeName=" -- env -u ISTHMUS_HWLOC_XMLFILE "$tool" slurm-conf
 
 "$tool" json --xml "$xml/sierra.xml" >"$tmp/a.json" 2>/dev/null
@@ -80,4 +88,20 @@ check "config error names file, line and key" 1 "bad.conf:2: unknown key 'Topolg
     -- "$tool" show --config "$tmp/bad.conf"
 check "ISTHMUS_HWLOC_XMLFILE selects the XML" 0 "CPUs=176 " \
     -- env ISTHMUS_HWLOC_XMLFILE="$xml/sierra.xml" "$tool" slurm-conf
+
+# publish --dry-run: exactly the Extra text, and no Slurm needed.
+"$tool" json --xml "$xml/corona.xml" >"$tmp/corona.json"
+printf '{"isthmus":%s}\n' "$(cat "$tmp/corona.json")" >"$tmp/want-full"
+env SLURM_CONF=/nonexistent "$tool" publish --dry-run -N n1 --xml "$xml/corona.xml" >"$tmp/got-full" 2>&1
+same "publish --dry-run prints the full value without Slurm" "$tmp/want-full" "$tmp/got-full"
+check "publish --dry-run --holder prints a reference" 0 '^{"isthmus":"@[0-9a-f]\{12\}"}$' \
+    -- env SLURM_CONF=/nonexistent "$tool" publish --dry-run --holder rack1-n7 --xml "$xml/corona.xml"
+"$tool" publish --dry-run --holder a --xml "$xml/corona.xml" >"$tmp/ref-a"
+"$tool" publish --dry-run --holder a --json "$tmp/corona.json" >"$tmp/ref-a2"
+same "the reference's digest is the encoding's, whatever the source" "$tmp/ref-a" "$tmp/ref-a2"
+check "publish --dry-run --full ignores --holder" 0 '^{"isthmus":{"version":1,' \
+    -- "$tool" publish --dry-run --full --holder a --xml "$xml/corona.xml"
+"$tool" publish --dry-run --holder a --xml "$xml/sierra.xml" >"$tmp/ref-s"
+check "another machine has another digest" 1 "" -- cmp -s "$tmp/ref-a" "$tmp/ref-s"
+check "--holder is for publish only" 2 "for publish only" -- "$tool" json --holder a
 [ "$failed" -eq 0 ]

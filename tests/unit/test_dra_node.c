@@ -208,6 +208,81 @@ START_TEST(test_claim_cpuset)
 }
 END_TEST
 
+/* ---- the claim's config: mem=hbm ---------------------------------------- */
+
+/* A claim of core-4 (request r) of the Xeon Phi SNC4 hybrid machine, whose
+ * allocation carries config (JSON list text). */
+static char *claim_config(const char *config)
+{
+    char *s;
+
+    ck_assert(asprintf(&s,
+                       "{\"metadata\":{\"uid\":\"%s\"},\"status\":{\"allocation\":{\"devices\":"
+                       "{\"results\":[" RES("r", "n1", "core-4") "],\"config\":%s}}}}",
+                       UID, config) > 0);
+    return s;
+}
+
+#define OURS(params) "{\"source\":\"FromClaim\",\"opaque\":{\"driver\":\"cpu.isthmus.io\"," \
+                     "\"parameters\":" params "}}"
+
+static const struct config_case {
+    const char *what, *config;
+    const char *mems; /* NULL: refused */
+    const char *msg;  /* the refusal's message */
+} config_cases[] = {
+    { "no config: the DDR node only", "null", "1", NULL },
+    { "mem hbm: the MCDRAM node over the same cpus too", "[" OURS("{\"mem\":\"hbm\"}") "]", "1,4",
+      NULL },
+    { "mem local", "[" OURS("{\"mem\":\"local\"}") "]", "1", NULL },
+    { "the last entry wins",
+      "[" OURS("{\"mem\":\"hbm\"}") "," OURS("{\"mem\":\"local\"}") "]", "1", NULL },
+    { "another driver's config is not read",
+      "[{\"opaque\":{\"driver\":\"gpu.example.com\",\"parameters\":{\"mem\":\"x\"}}}]", "1", NULL },
+    { "an entry for another request is not read",
+      "[{\"requests\":[\"gpu\"],\"opaque\":{\"driver\":\"cpu.isthmus.io\","
+      "\"parameters\":{\"mem\":\"hbm\"}}}]", "1", NULL },
+    { "an entry for our request is read",
+      "[{\"requests\":[\"gpu\",\"r\"],\"opaque\":{\"driver\":\"cpu.isthmus.io\","
+      "\"parameters\":{\"mem\":\"hbm\"}}}]", "1,4", NULL },
+    { "mem none is refused", "[" OURS("{\"mem\":\"none\"}") "]", NULL,
+      "config[0].opaque: parameters.mem: want \"local\" or \"hbm\"" },
+    { "an unknown key is refused", "[" OURS("{\"memory\":\"hbm\"}") "]", NULL,
+      "parameters: unknown key 'memory'" },
+    { "parameters not an object", "[" OURS("\"hbm\"") "]", NULL, "parameters: not an object" },
+    { "config not a list", "{}", NULL, "config: not a list" },
+    { "requests not a list",
+      "[{\"requests\":\"r\",\"opaque\":{\"driver\":\"cpu.isthmus.io\",\"parameters\":{}}}]",
+      NULL, "config[0].requests: not a list" },
+};
+
+START_TEST(test_claim_config)
+{
+    const struct config_case *c = &config_cases[_i];
+    ism_topo_t *topo = load_xml("64intel64-fakeKNL-SNC4-hybrid.xml");
+    ism_error_t err = ISM_ERROR_INIT;
+    struct ism_claim_alloc a;
+    ism_bitmap_t *cpus = NULL, *mems = NULL;
+    char *json = claim_config(c->config), *s;
+    int rc = ism_claim_parse(json, strlen(json), UID, ISM_DRA_DRIVER, "n1", &a, &err);
+
+    if (!c->mems) {
+        ck_assert_msg(rc == -1, "%s: accepted", c->what);
+        ck_assert_msg(strstr(err.text, c->msg), "%s: '%s' lacks '%s'", c->what, err.text, c->msg);
+    } else {
+        ck_assert_msg(rc == 0, "%s: %s", c->what, err.text);
+        ck_assert_int_eq(ism_claim_cpuset(&a, topo, &cpus, &mems, &err), 0);
+        s = ism_bitmap_format_list(mems);
+        ck_assert_msg(strcmp(s, c->mems) == 0, "%s: mems %s, want %s", c->what, s, c->mems);
+        free(s);
+    }
+    ism_bitmap_destroy(cpus);
+    ism_bitmap_destroy(mems);
+    ism_topo_destroy(topo);
+    free(json);
+}
+END_TEST
+
 /* ---- the CDI spec ------------------------------------------------------- */
 
 static struct ism_prepared prepared(long job)
@@ -664,6 +739,7 @@ int main(void)
     tcase_add_loop_test(tc, test_claim_raw, 0, ARRAY_SIZE(raw_cases));
     tcase_add_test(tc, test_claim_too_many);
     tcase_add_loop_test(tc, test_claim_cpuset, 0, ARRAY_SIZE(cpuset_cases));
+    tcase_add_loop_test(tc, test_claim_config, 0, ARRAY_SIZE(config_cases));
     tcase_add_loop_test(tc, test_cdi_spec, 0, 2);
     tcase_add_loop_test(tc, test_ckpt_decode, 0, ARRAY_SIZE(ckpt_cases));
     tcase_add_test(tc, test_ckpt_roundtrip);

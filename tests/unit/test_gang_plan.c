@@ -195,6 +195,17 @@ static const struct demand_case {
       GANG_ALIGN_NONE },
     { "no claims at all", "[]", "{}", REQ(2, "") "}", "{}", ENOTSUP, 0, 0 },
     { "an entry naming nothing", "[{\"name\": \"c\"}]", "{}", REQ(2, "") "}", "{}", EINVAL, 0, 0 },
+    { "our opaque config, mem hbm", "[{\"name\": \"c\", \"resourceClaimName\": \"cl\"}]", "{}",
+      REQ(2, "") ", \"config\": [{\"opaque\": {\"driver\": \"cpu.isthmus.io\","
+      " \"parameters\": {\"mem\": \"hbm\"}}}]}", "{}", 0, 2, GANG_ALIGN_NONE },
+    { "another driver's config", "[{\"name\": \"c\", \"resourceClaimName\": \"cl\"}]", "{}",
+      REQ(2, "") ", \"config\": [{\"opaque\": {\"driver\": \"gpu.example.com\","
+      " \"parameters\": {}}}]}", "{}", ENOTSUP, 0, 0 },
+    { "our config with an unknown key", "[{\"name\": \"c\", \"resourceClaimName\": \"cl\"}]",
+      "{}", REQ(2, "") ", \"config\": [{\"opaque\": {\"driver\": \"cpu.isthmus.io\","
+      " \"parameters\": {\"layout\": \"numa\"}}}]}", "{}", EINVAL, 0, 0 },
+    { "config not a list", "[{\"name\": \"c\", \"resourceClaimName\": \"cl\"}]", "{}",
+      REQ(2, "") ", \"config\": {}}", "{}", EINVAL, 0, 0 },
 };
 
 START_TEST(demand)
@@ -514,6 +525,15 @@ START_TEST(commit_objects)
     ck_assert_msg(json_equal(st, want), "got %s", text);
     free(text);
     ck_assert_ptr_null(gang_claim_status(&pod, 1, "n1", pl));
+    /* The claim's own config goes into the allocation, for the kubelet plugin. */
+    pod.claims[0].config = load("[{\"source\": \"FromClaim\", \"requests\": [\"cores\"],"
+                                " \"opaque\": {\"driver\": \"cpu.isthmus.io\","
+                                " \"parameters\": {\"mem\": \"hbm\"}}}]");
+    json_decref(st);
+    st = gang_claim_status(&pod, 0, "n1", pl);
+    ck_assert(json_equal(json_object_get(json_object_get(json_object_get(st, "allocation"),
+                                                         "devices"), "config"),
+                         pod.claims[0].config));
     b = gang_binding(&pod, "n1");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "target"), "name")), "n1");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "metadata"), "uid")), "p0");

@@ -91,6 +91,12 @@ static const struct exact {
       ISM_MEM_HBM, 1, "0/0-3/0,252-255", NULL },
     { "mem=local leaves memory-only nodes out", "sierra.xml", "0", 1, 1, ISM_LAYOUT_COMPACT,
       ISM_MEM_LOCAL, 1, "0/0-3/0", NULL },
+    { "Xeon Phi: mem=local is the DDR node", "64intel64-fakeKNL-SNC4-hybrid.xml", "4", 1, 4,
+      ISM_LAYOUT_COMPACT, ISM_MEM_LOCAL, 1, "4/4,20,36,52/1", NULL },
+    { "Xeon Phi: mem=hbm adds the MCDRAM node of the same cpus", "64intel64-fakeKNL-SNC4-hybrid.xml",
+      "4", 1, 4, ISM_LAYOUT_COMPACT, ISM_MEM_HBM, 1, "4/4,20,36,52/1,4", NULL },
+    { "Xeon Max: mem=hbm adds each task's own HBM node", "xeonmax-2p4g-hbmflat.xml", "13-14", 2,
+      2, ISM_LAYOUT_COMPACT, ISM_MEM_HBM, 1, "13/13,125/0,8 14/14,126/1,9", NULL },
     { "hybrid: whole cores of either kind", "fakecpukinds.xml", "0-1", 2, 1, ISM_LAYOUT_COMPACT,
       ISM_MEM_LOCAL, 1, "0/0,2/0 1/1,3/0", NULL },
     { "no SMT: one cpu per core", "28intel64-2p2g7c-CoDgroups.v1tov2.xml", "0-7", 2, 3, ISM_LAYOUT_COMPACT,
@@ -225,6 +231,17 @@ static void check_rules(const char *name, const ism_topo_t *topo, const ism_bitm
                 numa = n;
             }
         }
+        for (int k = 0; req->mem == ISM_MEM_HBM && k < topo->nnuma; k++) {
+            /* extra memory: a node no core names, near the slot or of no cpus */
+            const struct ism_numa_node *nd = &topo->numa[k];
+            bool named = false;
+            for (int c = 0; c < topo->ncores; c++)
+                named = named || topo->cores[c].numa == nd->os_index;
+            if (!named && (ism_bitmap_empty(nd->cpus) || ism_bitmap_intersects(nd->cpus, s->cpus)))
+                ck_assert_int_eq(ism_bitmap_set(mems, nd->os_index), 0);
+        }
+        if (req->mem == ISM_MEM_NONE)
+            ism_bitmap_zero(mems);
         ck_assert_msg(ism_bitmap_equal(mems, s->mems), "%s: slot %d mems are not its cpus' nodes",
                       name, i);
         ism_bitmap_destroy(core_cpus);
@@ -247,8 +264,9 @@ START_TEST(rules_on_real_machines)
                 int consumers = asks[a].consumers == -1   ? ism_bitmap_count(alloc)
                                 : asks[a].consumers == -2 ? ism_bitmap_count(alloc_cpus)
                                                           : asks[a].consumers;
+                /* every other ask with mem=hbm: HBM and memory-only nodes */
                 struct ism_plan_request req = { alloc, consumers, asks[a].cpt, (enum ism_layout)l,
-                                                ISM_MEM_LOCAL };
+                                                a % 2 ? ISM_MEM_HBM : ISM_MEM_LOCAL };
                 ism_error_t err = ISM_ERROR_INIT;
                 ism_plan_t *plan = ism_plan_create(topo, &req, &err);
                 char name[256];

@@ -27,10 +27,13 @@ static inline int run_suite(Suite *s)
 static const char *const machines[] = {
     "16-2gr2gr2n2c+misc.xml",
     "16amd64-8n2c-cpusets.xml",
+    "16em64t-4s2c2t-offlines.xml",
     "16em64t-4s2c2t.xml",
     "192em64t-12gr2n8c2t.xml",
     "28intel64-2p2g7c-CoDgroups.v1tov2.xml",
     "32em64t-2n8c2t-pci-normalio.xml",
+    "64intel64-fakeKNL-SNC4-hybrid.xml",
+    "8intel64-fakeKNL-A2A-hybrid.rootattachednumas.xml",
     "8intel64-4n2t-memattrs.xml",
     "96em64t-4n4d3ca2co-pci.xml",
     "corona.xml",
@@ -38,6 +41,7 @@ static const char *const machines[] = {
     "power8gpudistances.xml",
     "sierra.xml",
     "tuo.SPX.xml",
+    "xeonmax-2p4g-hbmflat.xml",
 };
 
 #define ARRAY_SIZE(a) ((int)(sizeof(a) / sizeof((a)[0])))

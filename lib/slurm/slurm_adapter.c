@@ -1167,7 +1167,14 @@ static int layout_node(ism_slurm_t *s, const slurm_job_info_t *j, const struct l
 static int job_nodes(ism_slurm_t *s, const slurm_job_info_t *j, struct ism_slurm_job *job,
                      ism_error_t *err)
 {
-    slurm_step_id_t id = job_step_id(j->job_id);
+    /* slurm_get_resource_layout() (25.11 to 26.05) sends its argument as
+     * a job_id_msg_t, a step id and then uint16_t show_flags: it reads
+     * past a bare slurm_step_id_t (valgrind saw the stack's bytes go out).
+     * Give it the whole message, show_flags 0. */
+    struct {
+        slurm_step_id_t id;
+        uint16_t show_flags;
+    } req = { .id = job_step_id(j->job_id), .show_flags = 0 };
     struct layout_msg *msg = NULL;
     struct layout_node *ln;
     list_itr_t *it;
@@ -1177,7 +1184,7 @@ static int job_nodes(ism_slurm_t *s, const slurm_job_info_t *j, struct ism_slurm
 
     if (!job_holds_resources(j) || (j->job_state & JOB_STATE_BASE) != JOB_RUNNING)
         return 0;
-    rc = slurm_get_resource_layout(&id, (void **)&msg);
+    rc = slurm_get_resource_layout(&req.id, (void **)&msg);
     if (rc == SLURM_ERROR)
         rc = last_error();
     if (rc == ESLURM_JOB_NOT_RUNNING || rc == ESLURM_INVALID_JOB_ID) {

@@ -40,7 +40,8 @@ int ism_kube_add_dispatcher(ism_kube_t *k, ism_kube_dispatch_f fn, void *arg);
 void ism_kube_remove_dispatcher(ism_kube_t *k, ism_kube_dispatch_f fn, void *arg);
 
 /* Decode an API answer: reason from the Status body when there is one,
- * else from the HTTP code; message copied into st.  body may be NULL. */
+ * else from the HTTP code; message copied into st.  body may be NULL.  A
+ * 2xx body is not read (it is the answer itself; the reason is OK). */
 void ism_kube_status_decode(long http_code, const char *body, size_t len,
                             ism_kube_status_t *st);
 

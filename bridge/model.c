@@ -214,31 +214,55 @@ json_t *ism_devices_build(const ism_topo_t *topo, ism_error_t *err)
     return devices;
 }
 
+/* Append v in decimal and the separator sep to *p (no stdio: a key is
+ * made for every node of a poll). */
+static char *put_int(char *p, int v, char sep)
+{
+    char digits[16];
+    int n = 0;
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+
+    if (v < 0)
+        *p++ = '-';
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n)
+        *p++ = digits[--n];
+    *p++ = sep;
+    return p;
+}
+
 char *ism_devices_key(const ism_topo_t *topo)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = topo ? open_memstream(&buf, &len) : NULL;
+    size_t size = 1;
+    char *key, *p;
     int bit;
 
-    if (!f) {
-        errno = topo ? ENOMEM : EINVAL;
+    if (!topo) {
+        errno = EINVAL;
         return NULL;
     }
+    /* an int takes 12 bytes at most with its separator */
+    for (int i = 0; i < topo->ncores; i++)
+        size += 12 * (5 + (size_t)ism_bitmap_count(topo->cores[i].cpus));
+    if (!(p = key = malloc(size)))
+        return NULL;
     /* Exactly what core_device reads, in its order. */
     for (int i = 0; i < topo->ncores; i++) {
         const struct ism_core *c = &topo->cores[i];
-        fprintf(f, "%d %d %d %d %d:", c->index, c->socket, c->numa, c->l3, (int)c->kind);
+        p = put_int(p, c->index, ' ');
+        p = put_int(p, c->socket, ' ');
+        p = put_int(p, c->numa, ' ');
+        p = put_int(p, c->l3, ' ');
+        p = put_int(p, (int)c->kind, ':');
         ism_bitmap_foreach(bit, c->cpus)
-            fprintf(f, "%d,", bit);
-        fputc(';', f);
+            p = put_int(p, bit, ',');
+        *p++ = ';';
     }
-    if (fclose(f) != 0) {
-        free(buf);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return buf;
+    *p = '\0';
+    return key;
 }
 
 /* ------------------------------------------------------------ slices */

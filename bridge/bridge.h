@@ -79,6 +79,7 @@ struct bridge {
     bool taint;
     bool taints_dirty;            /* a Node, the map or the Slurm nodes changed */
     json_t *taint_calls;          /* Node name -> true: a patch in flight */
+    char *taint_cursor;           /* the Node the last pass ran out of budget at */
     int64_t taint_retry_ms;       /* after a failed patch, not before */
     int taint_failures;
 

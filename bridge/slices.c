@@ -126,8 +126,8 @@ void slices_shrink(void *arg, json_t *obj)
 
     if (json_is_object(spec)) {
         /* a whole object: hash what is there */
-        json_t *p = json_object_get(spec, "pool");
-        pool = json_incref(json_object_get(p, "name"));
+        json_t *p = json_object_get(spec, "pool"), *name = json_object_get(p, "name");
+        pool = json_is_string(name) ? json_incref(name) : NULL;
         gen = json_integer_value(json_object_get(p, "generation"));
         if (ism_slice_digest_devices(json_object_get(spec, "devices"), dev) < 0 ||
             ism_slice_spec_digest(spec, dev, sp) < 0)

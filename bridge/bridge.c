@@ -33,6 +33,12 @@ static const char *node_label(const json_t *node)
     return poolmap_node_label(node);
 }
 
+static const char *node_rv(const json_t *node)
+{
+    return json_string_value(json_object_get(json_object_get(node, "metadata"),
+                                             "resourceVersion"));
+}
+
 static const char *node_uid(const json_t *node)
 {
     return json_string_value(json_object_get(json_object_get(node, "metadata"), "uid"));
@@ -87,6 +93,8 @@ static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
 {
     struct bridge *b = arg;
 
+    if (b->taint_done)
+        json_object_del(b->taint_done, key); /* the informer is past our patch */
     if (!same(node_label(old), node_label(obj)) || !same(node_uid(old), node_uid(obj)))
         node_changed(b, key);
     else if (!taint_present(obj)) /* someone took it off */
@@ -95,8 +103,12 @@ static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
 
 static void node_del(void *arg, const char *key, json_t *old)
 {
+    struct bridge *b = arg;
     (void)old;
-    node_changed(arg, key);
+
+    if (b->taint_done)
+        json_object_del(b->taint_done, key);
+    node_changed(b, key);
 }
 
 static const ism_kube_handlers_t node_handlers = {
@@ -140,6 +152,10 @@ static void tainted(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *s
     (void)k;
     (void)answer;
 
+    /* Done: until the informer shows the Node past the version patched,
+     * it is not patched again (that would only meet a Conflict). */
+    if (rc == 0 && b->taint_calls && b->taint_done)
+        json_object_set(b->taint_done, t->node, json_object_get(b->taint_calls, t->node));
     if (b->taint_calls)
         json_object_del(b->taint_calls, t->node);
     if (rc == 0) {
@@ -167,7 +183,11 @@ static int taint_one(struct bridge *b, const char *name, const json_t *node)
     ism_kube_call_t *call;
     json_t *patch;
 
-    if (!bridged(b, name) || json_object_get(b->taint_calls, name))
+    const char *rv = node_rv(node);
+    const char *done = json_string_value(json_object_get(b->taint_done, name));
+
+    if (!bridged(b, name) || json_object_get(b->taint_calls, name) ||
+        (done && rv && strcmp(done, rv) == 0))
         return 0;
     if (!(patch = taint_patch(node))) {
         if (errno)
@@ -192,7 +212,7 @@ static int taint_one(struct bridge *b, const char *name, const json_t *node)
     }
     /* the answer is not read: the Node informer sees the change */
     ism_kube_call_accept(call, ISM_KUBE_ACCEPT_METADATA);
-    json_object_set_new(b->taint_calls, name, json_true());
+    json_object_set_new(b->taint_calls, name, json_string(rv ? rv : ""));
     return 1;
 }
 
@@ -210,7 +230,8 @@ static int taint_nodes(struct bridge *b, int budget)
     if (!b->taint || !b->taints_dirty || !b->snodes || b->pool_map_stale ||
         ism_kube_now_ms() < b->taint_retry_ms)
         return 0;
-    if (!b->taint_calls && !(b->taint_calls = json_object()))
+    if ((!b->taint_calls && !(b->taint_calls = json_object())) ||
+        (!b->taint_done && !(b->taint_done = json_object())))
         return 0;
     b->taints_dirty = false;
     start = b->taint_cursor ? json_object_iter_at(cache, b->taint_cursor) : NULL;
@@ -630,6 +651,7 @@ void bridge_destroy(struct bridge *b)
     slices_destroy(b->slices);
     ism_kube_informer_destroy(b->nodes);
     json_decref(b->taint_calls);
+    json_decref(b->taint_done);
     free(b->taint_cursor);
     policy_clear(&b->policy);
     ism_kube_destroy(b->kube);

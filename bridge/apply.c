@@ -76,6 +76,23 @@ int writes_add(struct writes *w, write_op_t op, const ism_kube_resource_t *res, 
     return 0;
 }
 
+int writes_add_text(struct writes *w, write_op_t op, const ism_kube_resource_t *res,
+                    const char *ns, const char *name, json_t *obj, char *text)
+{
+    if ((op != WRITE_CREATE && op != WRITE_UPDATE) || !text) {
+        free(text);
+        json_decref(obj);
+        errno = EINVAL;
+        return -1;
+    }
+    if (writes_add(w, op, res, ns, name, NULL, obj) < 0) {
+        free(text);
+        return -1;
+    }
+    w->v[w->n - 1].text = text;
+    return 0;
+}
+
 void writes_clear(struct writes *w)
 {
     if (!w)
@@ -84,6 +101,7 @@ void writes_clear(struct writes *w)
         free(w->v[i].ns);
         free(w->v[i].name);
         free(w->v[i].uid);
+        free(w->v[i].text);
         json_decref(w->v[i].obj);
     }
     free(w->v);
@@ -190,6 +208,25 @@ void applier_destroy(struct applier *a)
     errno = saved;
 }
 
+/* A CREATE or UPDATE whose body is w->text: POST to the collection or PUT
+ * to the object named by w->obj. */
+static ism_kube_call_t *submit_text(struct applier *a, const struct write *w, struct pending *p,
+                                    ism_error_t *err)
+{
+    bool create = w->op == WRITE_CREATE;
+    char *path = ism_kube_path(w->res, w->ns, create ? NULL : w->name, NULL);
+    ism_kube_call_t *c = NULL;
+
+    if (!path || (!create && w->op != WRITE_UPDATE))
+        ism_err(err, EINVAL, "%s %s: bad resource, name or operation", write_op_name(w->op),
+                w->name);
+    else
+        c = ism_kube_request_text_async(a->k, create ? "POST" : "PUT", path, w->text, NULL,
+                                        answered, p, err);
+    free(path);
+    return c;
+}
+
 int apply_submit(struct applier *a, const struct write *w, apply_done_f done, void *arg)
 {
     ism_error_t err = ISM_ERROR_INIT;
@@ -212,13 +249,16 @@ int apply_submit(struct applier *a, const struct write *w, apply_done_f done, vo
     p->w.uid = dup_or_null(w->uid, &failed);
     p->w.obj = json_incref(w->obj);
     p->w.urgent = w->urgent;
+    p->w.metadata = w->metadata;
     if (failed) {
         write_free(&p->w);
         free(p);
         errno = ENOMEM;
         return -1;
     }
-    switch (w->op) {
+    if (w->text)
+        p->call = submit_text(a, w, p, &err);
+    else switch (w->op) {
     case WRITE_CREATE:
         p->call = ism_kube_create_object_async(a->k, w->res, w->ns, p->w.obj, answered, p, &err);
         break;
@@ -241,6 +281,10 @@ int apply_submit(struct applier *a, const struct write *w, apply_done_f done, vo
     }
     if (p->call && w->urgent)
         ism_kube_call_lane(p->call, ISM_KUBE_LANE_URGENT);
+    if (p->call && w->metadata && ism_kube_call_accept(p->call, ISM_KUBE_ACCEPT_METADATA) < 0) {
+        ism_kube_cancel(a->k, p->call);
+        p->call = NULL;
+    }
     if (!p->call) {
         int errnum = errno;
         write_free(&p->w);

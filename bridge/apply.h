@@ -36,6 +36,12 @@ struct write {
     char *name;
     char *uid;                      /* DELETE precondition, or NULL */
     json_t *obj;                    /* body (not for DELETE), owned */
+    char *text;                     /* or NULL; owned: the body as JSON text,
+                                       sent instead of obj, which then only
+                                       tells what it holds (CREATE, UPDATE);
+                                       the callback's copy has none */
+    bool metadata;                  /* the answer as metadata alone
+                                       (ISM_KUBE_ACCEPT_METADATA) */
     bool urgent;                    /* one step of a decision waiting on it
                                        (a gang's commit): ISM_KUBE_LANE_URGENT */
 };
@@ -50,6 +56,10 @@ struct writes {
  * NULL for DELETE).  -1 with ENOMEM. */
 int writes_add(struct writes *w, write_op_t op, const ism_kube_resource_t *res, const char *ns,
                const char *name, const char *uid, json_t *obj);
+/* writes_add for a body sent as text (stolen, even on failure): obj
+ * describes it (its metadata.name and resourceVersion are the write's). */
+int writes_add_text(struct writes *w, write_op_t op, const ism_kube_resource_t *res,
+                    const char *ns, const char *name, json_t *obj, char *text);
 /* Free every write and the list's storage; the list is empty after. */
 void writes_clear(struct writes *w);
 /* "create", "update", "update-status", "delete", "bind". */

@@ -33,6 +33,12 @@ static const char *node_label(const json_t *node)
     return poolmap_node_label(node);
 }
 
+static const char *node_rv(const json_t *node)
+{
+    return json_string_value(json_object_get(json_object_get(node, "metadata"),
+                                             "resourceVersion"));
+}
+
 static const char *node_uid(const json_t *node)
 {
     return json_string_value(json_object_get(json_object_get(node, "metadata"), "uid"));
@@ -58,6 +64,10 @@ static void node_shrink(void *arg, json_t *node)
     else
         json_object_del(node, "spec");
     json_object_del(node, "status");
+    /* A metadata-only list or watch says PartialObjectMetadata: the Events
+     * about the Node must name a Node. */
+    json_object_set_new(node, "apiVersion", json_string("v1"));
+    json_object_set_new(node, "kind", json_string("Node"));
 }
 
 static void node_changed(struct bridge *b, const char *name)
@@ -83,6 +93,8 @@ static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
 {
     struct bridge *b = arg;
 
+    if (b->taint_done)
+        json_object_del(b->taint_done, key); /* the informer is past our patch */
     if (!same(node_label(old), node_label(obj)) || !same(node_uid(old), node_uid(obj)))
         node_changed(b, key);
     else if (!taint_present(obj)) /* someone took it off */
@@ -91,8 +103,12 @@ static void node_update(void *arg, const char *key, json_t *old, json_t *obj)
 
 static void node_del(void *arg, const char *key, json_t *old)
 {
+    struct bridge *b = arg;
     (void)old;
-    node_changed(arg, key);
+
+    if (b->taint_done)
+        json_object_del(b->taint_done, key);
+    node_changed(b, key);
 }
 
 static const ism_kube_handlers_t node_handlers = {
@@ -136,6 +152,10 @@ static void tainted(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *s
     (void)k;
     (void)answer;
 
+    /* Done: until the informer shows the Node past the version patched,
+     * it is not patched again (that would only meet a Conflict). */
+    if (rc == 0 && b->taint_calls && b->taint_done)
+        json_object_set(b->taint_done, t->node, json_object_get(b->taint_calls, t->node));
     if (b->taint_calls)
         json_object_del(b->taint_calls, t->node);
     if (rc == 0) {
@@ -154,54 +174,87 @@ static void tainted(ism_kube_t *k, void *arg, int rc, const ism_kube_status_t *s
     free(t);
 }
 
-/* Taint the bridged Nodes that lack it (TaintBridgedNodes=yes); at most
- * budget writes.  Returns the writes started. */
-static int taint_nodes(struct bridge *b, int budget)
+/* Start the taint patch of one Node if it needs one: 1 started, 0 not
+ * needed (or refused, logged), -1 out of memory. */
+static int taint_one(struct bridge *b, const char *name, const json_t *node)
 {
     ism_error_t err = ISM_ERROR_INIT;
-    const char *name;
-    json_t *node;
-    int n = 0;
+    struct taint_call *t;
+    ism_kube_call_t *call;
+    json_t *patch;
+
+    const char *rv = node_rv(node);
+    const char *done = json_string_value(json_object_get(b->taint_done, name));
+
+    if (!bridged(b, name) || json_object_get(b->taint_calls, name) ||
+        (done && rv && strcmp(done, rv) == 0))
+        return 0;
+    if (!(patch = taint_patch(node))) {
+        if (errno)
+            ism_log_warn("Node %s: cannot add the taint %s: %s", name, BRIDGE_TAINT_KEY,
+                         errno == EINVAL ? "malformed taints" : strerror(errno));
+        return 0;
+    }
+    if (!(t = calloc(1, sizeof(*t) + strlen(name) + 1))) {
+        json_decref(patch);
+        return -1;
+    }
+    t->b = b;
+    strcpy(t->node, name);
+    call = ism_kube_patch_async(b->kube, &NODES, NULL, name, NULL, ISM_KUBE_PATCH_MERGE, patch,
+                                NULL, tainted, t, &err);
+    json_decref(patch);
+    if (!call) {
+        ism_log_warn("Node %s: adding the taint %s: %s", name, BRIDGE_TAINT_KEY, err.text);
+        free(t);
+        b->taints_dirty = true;
+        return 0;
+    }
+    /* the answer is not read: the Node informer sees the change */
+    ism_kube_call_accept(call, ISM_KUBE_ACCEPT_METADATA);
+    json_object_set_new(b->taint_calls, name, json_string(rv ? rv : ""));
+    return 1;
+}
+
+/* Taint the bridged Nodes that lack it (TaintBridgedNodes=yes); at most
+ * budget writes.  Returns the writes started.  A pass that runs out of
+ * budget goes on from the same Node next time (wrapping around), so
+ * tainting N Nodes costs one walk of the Nodes, not one per turn. */
+static int taint_nodes(struct bridge *b, int budget)
+{
+    json_t *cache = ism_kube_informer_cache(b->nodes);
+    void *start, *it;
+    bool looped = false;
+    int n = 0, rc;
 
     if (!b->taint || !b->taints_dirty || !b->snodes || b->pool_map_stale ||
         ism_kube_now_ms() < b->taint_retry_ms)
         return 0;
-    if (!b->taint_calls && !(b->taint_calls = json_object()))
+    if ((!b->taint_calls && !(b->taint_calls = json_object())) ||
+        (!b->taint_done && !(b->taint_done = json_object())))
         return 0;
     b->taints_dirty = false;
-    json_object_foreach(ism_kube_informer_cache(b->nodes), name, node) {
-        struct taint_call *t;
-        json_t *patch;
-
-        if (!bridged(b, name) || json_object_get(b->taint_calls, name))
-            continue;
+    start = b->taint_cursor ? json_object_iter_at(cache, b->taint_cursor) : NULL;
+    free(b->taint_cursor);
+    b->taint_cursor = NULL;
+    for (it = start ? start : json_object_iter(cache); it;) {
         if (n >= budget) {
+            b->taint_cursor = strdup(json_object_iter_key(it));
             b->taints_dirty = true;
             break;
         }
-        if (!(patch = taint_patch(node))) {
-            if (errno)
-                ism_log_warn("Node %s: cannot add the taint %s: %s", name, BRIDGE_TAINT_KEY,
-                             errno == EINVAL ? "malformed taints" : strerror(errno));
-            continue;
-        }
-        if (!(t = calloc(1, sizeof(*t) + strlen(name) + 1))) {
-            json_decref(patch);
+        if ((rc = taint_one(b, json_object_iter_key(it), json_object_iter_value(it))) < 0) {
             b->taints_dirty = true;
             break;
         }
-        t->b = b;
-        strcpy(t->node, name);
-        if (!ism_kube_patch_async(b->kube, &NODES, NULL, name, NULL, ISM_KUBE_PATCH_MERGE, patch,
-                                  NULL, tainted, t, &err)) {
-            ism_log_warn("Node %s: adding the taint %s: %s", name, BRIDGE_TAINT_KEY, err.text);
-            free(t);
-            b->taints_dirty = true;
-        } else {
-            json_object_set_new(b->taint_calls, name, json_true());
-            n++;
+        n += rc;
+        it = json_object_iter_next(cache, it);
+        if (!it && start && !looped) { /* from the cursor to the end, then the rest */
+            it = json_object_iter(cache);
+            looped = true;
         }
-        json_decref(patch);
+        if (looped && it == start)
+            break;
     }
     return n;
 }
@@ -520,6 +573,9 @@ static int start_reconcilers(struct bridge *b, ism_error_t *err)
     b->nodes = ism_kube_informer_create(b->kube, &NODES, NULL, NULL, NULL, &node_handlers, b, err);
     if (!b->nodes)
         return -1;
+    /* Without taints to keep, the map needs a Node's name, uid and label
+     * only: its metadata, not the status kubelet rewrites. */
+    ism_kube_informer_set_metadata_only(b->nodes, !b->taint);
     sc.nodes = b->nodes;
     if (!(b->slices = slices_create(&sc, err)) || !(b->mirror = mirror_create(&mc, err)))
         return -1;
@@ -615,6 +671,8 @@ void bridge_destroy(struct bridge *b)
     slices_destroy(b->slices);
     ism_kube_informer_destroy(b->nodes);
     json_decref(b->taint_calls);
+    json_decref(b->taint_done);
+    free(b->taint_cursor);
     policy_clear(&b->policy);
     ism_kube_destroy(b->kube);
     ism_slurm_jobs_destroy(b->sjobs);
@@ -669,7 +727,11 @@ static int sooner(int wait, int64_t ms)
 int bridge_work(struct bridge *b)
 {
     bool more_slices = false, more_claims = false, more_gangs = false;
-    int budget = BRIDGE_WRITES_PER_TURN - (int)apply_in_flight(b->apply), wait = -1;
+    /* Taint patches bypass the applier: they count here too, or a
+     * first start would have a patch of every Node in flight at once. */
+    int budget = BRIDGE_WRITES_PER_TURN - (int)apply_in_flight(b->apply) -
+                 (int)json_object_size(b->taint_calls),
+        wait = -1;
 
     ism_slurm_agent_dispatch(b->slurm);
     if (ism_kube_informer_synced(b->nodes) && b->pool_map_stale)

@@ -80,7 +80,11 @@ struct bridge {
     /* TaintBridgedNodes (taint.h) */
     bool taint;
     bool taints_dirty;            /* a Node, the map or the Slurm nodes changed */
-    json_t *taint_calls;          /* Node name -> true: a patch in flight */
+    json_t *taint_calls;          /* Node name -> resourceVersion patched: in flight */
+    char *taint_cursor;           /* the Node the last pass ran out of budget at */
+    json_t *taint_done;           /* Node name -> resourceVersion a patch of
+                                     ours succeeded on, until the informer
+                                     shows a newer one */
     int64_t taint_retry_ms;       /* after a failed patch, not before */
     int taint_failures;
 

@@ -214,6 +214,57 @@ json_t *ism_devices_build(const ism_topo_t *topo, ism_error_t *err)
     return devices;
 }
 
+/* Append v in decimal and the separator sep to *p (no stdio: a key is
+ * made for every node of a poll). */
+static char *put_int(char *p, int v, char sep)
+{
+    char digits[16];
+    int n = 0;
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+
+    if (v < 0)
+        *p++ = '-';
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n)
+        *p++ = digits[--n];
+    *p++ = sep;
+    return p;
+}
+
+char *ism_devices_key(const ism_topo_t *topo)
+{
+    size_t size = 1;
+    char *key, *p;
+    int bit;
+
+    if (!topo) {
+        errno = EINVAL;
+        return NULL;
+    }
+    /* an int takes 12 bytes at most with its separator */
+    for (int i = 0; i < topo->ncores; i++)
+        size += 12 * (5 + (size_t)ism_bitmap_count(topo->cores[i].cpus));
+    if (!(p = key = malloc(size)))
+        return NULL;
+    /* Exactly what core_device reads, in its order. */
+    for (int i = 0; i < topo->ncores; i++) {
+        const struct ism_core *c = &topo->cores[i];
+        p = put_int(p, c->index, ' ');
+        p = put_int(p, c->socket, ' ');
+        p = put_int(p, c->numa, ' ');
+        p = put_int(p, c->l3, ' ');
+        p = put_int(p, (int)c->kind, ':');
+        ism_bitmap_foreach(bit, c->cpus)
+            p = put_int(p, bit, ',');
+        *p++ = ';';
+    }
+    *p = '\0';
+    return key;
+}
+
 /* ------------------------------------------------------------ slices */
 
 struct slice_args {
@@ -363,26 +414,187 @@ static json_t *slice_projection(const json_t *slice)
     return proj;
 }
 
+/* The SHA-256 of the canonical text (pruned, keys sorted, compact) of v,
+ * after the text of tail when given ("" for an absent or empty v). */
+static int canon_digest(const json_t *v, const char *tail, char out[ISM_DIGEST_LEN])
+{
+    json_t *canon = v && !is_empty(v) ? pruned(v) : NULL;
+    char *text = canon ? json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *all = NULL;
+    int rc = -1;
+
+    if (canon && !text)
+        errno = ENOMEM;
+    else if (asprintf(&all, "%s\n%s", text ? text : "", tail ? tail : "") < 0)
+        errno = ENOMEM;
+    else
+        rc = sha256_hex(all, strlen(all), out);
+    free(all);
+    free(text);
+    json_decref(canon);
+    return rc;
+}
+
+/* spec without its devices (a new reference), or NULL when out of memory. */
+static json_t *spec_without_devices(const json_t *spec)
+{
+    json_t *rest = json_is_object(spec) ? json_copy((json_t *)spec) : json_incref((json_t *)spec);
+
+    if (json_is_object(rest))
+        json_object_del(rest, "devices");
+    return rest;
+}
+
+int ism_slice_digest_devices(const json_t *devices, char out[ISM_DIGEST_LEN])
+{
+    return canon_digest(devices, NULL, out);
+}
+
+int ism_slice_spec_digest(const json_t *spec, const char *devices_digest,
+                          char out[ISM_DIGEST_LEN])
+{
+    json_t *rest = spec ? spec_without_devices(spec) : NULL;
+    int rc;
+
+    if (spec && !rest) {
+        errno = ENOMEM;
+        return -1;
+    }
+    rc = canon_digest(rest, devices_digest, out);
+    json_decref(rest);
+    return rc;
+}
+
+int ism_slice_meta_digest(const json_t *slice, const char *spec_digest,
+                          char out[ISM_DIGEST_LEN])
+{
+    json_t *proj;
+    int rc = -1;
+
+    if (!json_is_object(slice) || !out || !spec_digest) {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((proj = slice_projection(slice))) {
+        json_object_del(proj, "spec");
+        rc = canon_digest(proj, spec_digest, out);
+    } else {
+        errno = ENOMEM;
+    }
+    json_decref(proj);
+    return rc;
+}
+
 int ism_slice_digest(const json_t *slice, char out[ISM_DIGEST_LEN])
 {
-    json_t *proj, *canon;
-    char *text = NULL;
-    int rc = -1;
+    const json_t *spec = json_object_get(slice, "spec");
+    char dev[ISM_DIGEST_LEN], sp[ISM_DIGEST_LEN];
 
     if (!json_is_object(slice) || !out) {
         errno = EINVAL;
         return -1;
     }
-    proj = slice_projection(slice);
-    canon = proj ? pruned(proj) : NULL;
-    if (canon && (text = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS)))
-        rc = sha256_hex(text, strlen(text), out);
-    else
-        errno = ENOMEM;
-    free(text);
-    json_decref(canon);
-    json_decref(proj);
-    return rc;
+    if (ism_slice_digest_devices(json_object_get(spec, "devices"), dev) < 0 ||
+        ism_slice_spec_digest(spec, dev, sp) < 0)
+        return -1;
+    return ism_slice_meta_digest(slice, sp, out);
+}
+
+/* ------------------------------------------------------------ slice parts */
+
+json_t *ism_slice_parts_build(const json_t *devices, ism_error_t *err)
+{
+    size_t ndev = json_array_size(devices);
+    size_t count = ndev ? (ndev + ISM_SLICE_MAX_DEVICES - 1) / ISM_SLICE_MAX_DEVICES : 1;
+    json_t *texts = json_array(), *digests = json_array(), *parts;
+
+    if (!json_is_array(devices)) {
+        json_decref(texts);
+        json_decref(digests);
+        ism_err(err, EINVAL, "slice parts: devices is not an array");
+        return NULL;
+    }
+    parts = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)count, "text", texts, "digest",
+                      digests);
+    for (size_t i = 0; parts && i < count; i++) {
+        size_t first = i * ISM_SLICE_MAX_DEVICES;
+        size_t last = first + ISM_SLICE_MAX_DEVICES < ndev ? first + ISM_SLICE_MAX_DEVICES : ndev;
+        json_t *chunk = json_array();
+        char digest[ISM_DIGEST_LEN], *text = NULL;
+        int rc = chunk ? 0 : -1;
+
+        for (size_t d = first; rc == 0 && d < last; d++)
+            rc = json_array_append(chunk, json_array_get(devices, d));
+        /* Keys sorted: the text sent is the canonical text hashed. */
+        if (rc == 0 && canon_digest(chunk, NULL, digest) == 0 &&
+            (text = json_dumps(chunk, JSON_COMPACT | JSON_SORT_KEYS)) &&
+            json_array_append_new(texts, json_string(text)) == 0 &&
+            json_array_append_new(digests, json_string(digest)) == 0)
+            rc = 0;
+        else
+            rc = -1;
+        free(text);
+        json_decref(chunk);
+        if (rc < 0) {
+            json_decref(parts);
+            parts = NULL;
+        }
+    }
+    if (!parts)
+        ism_err(err, ENOMEM, "slice parts: out of memory");
+    return parts;
+}
+
+size_t ism_slice_parts_count(const json_t *parts)
+{
+    return (size_t)json_integer_value(json_object_get(parts, "count"));
+}
+
+const char *ism_slice_parts_digest(const json_t *parts, size_t index)
+{
+    return json_string_value(json_array_get(json_object_get(parts, "digest"), index));
+}
+
+json_t *ism_slice_skeleton(const char *pool, const char *node_uid, const char *slurm_node,
+                           const json_t *parts, size_t index, int64_t generation,
+                           ism_error_t *err)
+{
+    struct slice_args a = { pool, node_uid, slurm_node, NULL, generation,
+                            ism_slice_parts_count(parts) };
+    json_t *slice;
+
+    if (check_pool(pool, err) < 0 || check_slurm_node(slurm_node, err) < 0)
+        return NULL;
+    if (!node_uid || !*node_uid || !ism_slice_parts_digest(parts, index) || generation < 0) {
+        ism_err(err, EINVAL, "slice %zu of pool %s: %s", index, pool,
+                !node_uid || !*node_uid ? "no Node uid"
+                : !ism_slice_parts_digest(parts, index) ? "no such slice in its parts"
+                                                        : "negative generation");
+        return NULL;
+    }
+    if (!(slice = slice_build(&a, index, 0, 0))) {
+        ism_err(err, ENOMEM, "slice %zu of pool %s: out of memory", index, pool);
+        return NULL;
+    }
+    json_object_del(json_object_get(slice, "spec"), "devices");
+    return slice;
+}
+
+char *ism_slice_text(const json_t *skeleton, const json_t *parts, size_t index)
+{
+    const char *devices = json_string_value(json_array_get(json_object_get(parts, "text"), index));
+    char *head = devices ? json_dumps(skeleton, JSON_COMPACT) : NULL, *text = NULL;
+    size_t n = head ? strlen(head) : 0;
+
+    /* skeleton's last member is spec, spec's last nodeName: the text ends
+     * in "}}", where the devices go. */
+    if (!devices || !head || n < 2 || strcmp(head + n - 2, "}}") != 0 ||
+        asprintf(&text, "%.*s,\"devices\":%s}}", (int)(n - 2), head, devices) < 0) {
+        errno = devices && head ? ENOMEM : EINVAL;
+        text = NULL;
+    }
+    free(head);
+    return text;
 }
 
 /* ------------------------------------------------------------ claims */

@@ -56,6 +56,12 @@ char *ism_claim_name(uint32_t job_id, const char *pool, int index);
  * characters). */
 json_t *ism_devices_build(const ism_topo_t *topo, ism_error_t *err);
 
+/* A key of what ism_devices_build reads of topo: two topologies have
+ * equal keys iff their device arrays are equal, so nodes of the same
+ * hardware share one (cheaper than ism_topo_encode).  The caller frees
+ * it; NULL with errno. */
+char *ism_devices_key(const ism_topo_t *topo);
+
 /* The slices of one pool: an array of complete ResourceSlice objects
  *   apiVersion resource.k8s.io/v1, kind ResourceSlice,
  *   metadata {name, labels {isthmus.io/slurm-node: slurm_node,
@@ -75,15 +81,56 @@ json_t *ism_slices_build(const char *pool, const char *node_uid, const char *slu
                          const json_t *devices, int64_t generation, ism_error_t *err);
 
 /* A digest of the parts of a slice that isthmusd owns: spec, labels
- * isthmusd sets, and ownerReferences, as the SHA-256 of a canonical dump
- * (keys sorted, compact), in hex into out (65 bytes with the NUL).  Two
- * slices have equal digests iff those parts are equal as JSON, whatever
- * the key order or fields the API server adds elsewhere.  Members that
- * are null or empty arrays or objects count as absent: the API server
+ * isthmusd sets, and ownerReferences, in hex into out (65 bytes with the
+ * NUL).  Two slices have equal digests iff those parts are equal as JSON,
+ * whatever the key order or fields the API server adds elsewhere.  Members
+ * that are null or empty arrays or objects count as absent: the API server
  * leaves those out of its answers.  -1 (EINVAL) when slice is not an
- * object. */
+ * object.
+ *
+ * It is a tree of SHA-256s of canonical texts (pruned, keys sorted,
+ * compact), so the parts can be hashed apart and the device lists once per
+ * hardware (ism_slice_parts_build):
+ *   devices digest D = canon(spec.devices)
+ *   spec digest S    = canon(spec without devices) "\n" D
+ *   slice digest     = canon({labels (ours), ownerReferences}) "\n" S
+ * ism_slice_digest_devices, ism_slice_spec_digest and ism_slice_meta_digest
+ * are the three steps (devices_digest NULL for no devices). */
 #define ISM_DIGEST_LEN 65
 int ism_slice_digest(const json_t *slice, char out[ISM_DIGEST_LEN]);
+int ism_slice_digest_devices(const json_t *devices, char out[ISM_DIGEST_LEN]);
+int ism_slice_spec_digest(const json_t *spec, const char *devices_digest,
+                          char out[ISM_DIGEST_LEN]);
+int ism_slice_meta_digest(const json_t *slice, const char *spec_digest,
+                          char out[ISM_DIGEST_LEN]);
+
+/* What a pool's slices hold that depends on the hardware alone, built once
+ * per distinct device list and shared by every pool of that hardware, so
+ * a pool costs only its names: an object
+ *   {"count": n, "text": [devices of slice i as JSON text, ...],
+ *    "digest": [devices digest of slice i, ...]}
+ * cut as ism_slices_build cuts (128 devices a slice; no devices: one
+ * empty slice).  The text has its keys sorted.  devices is
+ * ism_devices_build's array (borrowed).  NULL with err (EINVAL: not an
+ * array; ENOMEM). */
+json_t *ism_slice_parts_build(const json_t *devices, ism_error_t *err);
+size_t ism_slice_parts_count(const json_t *parts);
+/* The devices digest of slice index, borrowed; NULL when there is none. */
+const char *ism_slice_parts_digest(const json_t *parts, size_t index);
+
+/* Slice index of a pool as ism_slices_build makes it, without
+ * spec.devices (a new reference): what isthmusd keeps and hashes of a
+ * slice it writes.  Its last member is spec, as ism_slice_text needs.
+ * NULL with err as ism_slices_build, or EINVAL when parts has no slice
+ * index. */
+json_t *ism_slice_skeleton(const char *pool, const char *node_uid, const char *slurm_node,
+                           const json_t *parts, size_t index, int64_t generation,
+                           ism_error_t *err);
+/* The whole slice as JSON text: skeleton (changed by nothing but
+ * metadata members since ism_slice_skeleton) with the device text of
+ * parts' slice index put in as spec.devices.  The caller frees it; NULL
+ * with errno. */
+char *ism_slice_text(const json_t *skeleton, const json_t *parts, size_t index);
 
 /* The claims mirroring job job_id's cores on one node: an array of
  * ResourceClaim objects in namespace ns, each naming at most 32 devices,

@@ -11,6 +11,7 @@
 #include "lib/util/log.h"
 
 #define DIGEST_KEY SLICES_DIGEST_KEY
+#define SPEC_KEY SLICES_SPEC_KEY
 #define POOLS_PER_TURN 256             /* pools examined per turn, at most */
 static const ism_backoff_t RETRY = { 500, 60000 }; /* after a failed write */
 
@@ -28,8 +29,10 @@ struct slices {
     json_t *parked;    /* pool -> true: dirty while busy, planned once not */
     json_t *dirty;    /* pool -> true */
     json_t *by_pool;  /* pool -> {slice name: true}, from the cache */
-    json_t *devices;  /* Slurm node -> devices array of its topology */
-    json_t *shared;   /* encoded topology -> its devices array, shared */
+    json_t *devices;  /* Slurm node -> slice parts of its topology (model.h) */
+    json_t *shared;   /* ism_devices_key -> its slice parts, shared */
+    json_t *known;    /* slice name -> {rv, spec}: what our last write of it
+                         made (resourceVersion, spec digest) */
     json_t *failures; /* pool -> consecutive failed reconciles */
     json_t *waiting;  /* pool -> monotonic ms of its next try, after a failure */
     json_t *told;     /* Slurm node -> the problem last logged / evented */
@@ -49,15 +52,101 @@ static json_int_t slice_generation(const json_t *slice)
         json_object_get(json_object_get(slice, "spec"), "pool"), "generation"));
 }
 
+/* The pool of a slice seen by its metadata alone: our annotation's, else
+ * the Node owning it, else its name's when it is one of ours. */
+static json_t *meta_pool(const json_t *meta, const char *annotated)
+{
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    static const char tail[] = "-" ISM_DRIVER "-";
+    json_t *ref;
+    const char *cut;
+    size_t i;
+
+    if (annotated && *annotated)
+        return json_string(annotated);
+    json_array_foreach(json_object_get(meta, "ownerReferences"), i, ref) {
+        const char *kind = json_string_value(json_object_get(ref, "kind"));
+        json_t *owner = json_object_get(ref, "name");
+        if (kind && strcmp(kind, "Node") == 0 && json_is_true(json_object_get(ref, "controller")) &&
+            json_is_string(owner))
+            return json_incref(owner);
+    }
+    if (name && (cut = strstr(name, tail)) && cut > name)
+        return json_stringn(name, (size_t)(cut - name));
+    return NULL;
+}
+
+int slices_annotation_parse(const char *v, json_int_t *meta_gen, json_int_t *pool_gen,
+                            char spec[ISM_DIGEST_LEN], const char **pool)
+{
+    long long m, g;
+    int used = 0;
+
+    if (!v || sscanf(v, "%lld/%lld/%64[0-9a-f]/%n", &m, &g, spec, &used) != 3 || used == 0 ||
+        strlen(spec) != ISM_DIGEST_LEN - 1 || m < 1 || g < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    *meta_gen = m;
+    *pool_gen = g;
+    *pool = v + used;
+    return 0;
+}
+
+/* What a slice's metadata alone tells (PartialObjectMetadata): the pool,
+ * its generation and our spec digest from our annotation, trusted while
+ * metadata.generation is the one the annotation expects (the API server
+ * bumps it on every change of spec).  The spec digest is left out when
+ * unknown, and the slice then matches nothing we want. */
+static void shrink_meta(json_t *obj, char spec[ISM_DIGEST_LEN], json_t **pool, json_int_t *gen)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *v = json_string_value(
+        json_object_get(json_object_get(meta, "annotations"), SLICES_ANNOTATION));
+    json_int_t want_meta = 0, have_meta = json_integer_value(json_object_get(meta, "generation"));
+    const char *annotated = NULL;
+
+    spec[0] = '\0';
+    *gen = 0;
+    if (slices_annotation_parse(v, &want_meta, gen, spec, &annotated) < 0)
+        spec[0] = '\0';
+    else if (want_meta != have_meta)
+        spec[0] = '\0'; /* someone changed the spec since we wrote it */
+    *pool = meta_pool(meta, annotated);
+}
+
 /* Keep the digest of what we own instead of the devices. */
 void slices_shrink(void *arg, json_t *obj)
 {
-    char digest[ISM_DIGEST_LEN];
+    json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
+    json_t *pool = NULL, *keep;
+    char dev[ISM_DIGEST_LEN], sp[ISM_DIGEST_LEN] = "", digest[ISM_DIGEST_LEN] = "";
+    json_int_t gen = 0;
     (void)arg;
-    if (ism_slice_digest(obj, digest) < 0)
-        digest[0] = '\0';
-    json_object_del(json_object_get(obj, "spec"), "devices");
+
+    if (json_is_object(spec)) {
+        /* a whole object: hash what is there */
+        json_t *p = json_object_get(spec, "pool"), *name = json_object_get(p, "name");
+        pool = json_is_string(name) ? json_incref(name) : NULL;
+        gen = json_integer_value(json_object_get(p, "generation"));
+        if (ism_slice_digest_devices(json_object_get(spec, "devices"), dev) < 0 ||
+            ism_slice_spec_digest(spec, dev, sp) < 0)
+            sp[0] = '\0';
+    } else {
+        shrink_meta(obj, sp, &pool, &gen);
+    }
+    if (sp[0] && ism_slice_meta_digest(obj, sp, digest) < 0)
+        digest[0] = sp[0] = '\0';
+    keep = json_pack("{s:O?, s:O?, s:O?, s:O?}", "name", json_object_get(meta, "name"), "uid",
+                     json_object_get(meta, "uid"), "resourceVersion",
+                     json_object_get(meta, "resourceVersion"), "generation",
+                     json_object_get(meta, "generation"));
+    json_object_clear(obj);
+    json_object_set_new(obj, "metadata", keep ? keep : json_object());
+    json_object_set_new(obj, "spec", json_pack("{s:{s:o?, s:I}}", "pool", "name", pool, "generation", gen));
     json_object_set_new(obj, DIGEST_KEY, json_string(digest));
+    if (sp[0])
+        json_object_set_new(obj, SPEC_KEY, json_string(sp));
 }
 
 static void index_add(struct slices *s, const json_t *obj)
@@ -106,8 +195,10 @@ static void on_update(void *arg, const char *key, json_t *old, json_t *obj)
 
 static void on_del(void *arg, const char *key, json_t *old)
 {
-    (void)key;
-    index_del(arg, old);
+    struct slices *s = arg;
+
+    json_object_del(s->known, key);
+    index_del(s, old);
 }
 
 static void on_synced(void *arg)
@@ -193,26 +284,30 @@ static void tell(struct slices *s, const char *slurm_node, const char *pool, con
     json_object_set_new(s->told, slurm_node, json_string(why));
 }
 
-/* The devices of topo (a new reference).  Nodes of the same hardware
- * share one array: 10,000 nodes of 128 cores would otherwise hold
- * gigabytes of equal jansson trees. */
-static json_t *shared_devices(struct slices *s, const ism_topo_t *topo, ism_error_t *err)
+/* The slice parts of topo (a new reference).  Nodes of the same hardware
+ * share them: the device lists are built, dumped and hashed once, and
+ * 10,000 nodes of 128 cores do not hold 10,000 equal copies. */
+static json_t *shared_parts(struct slices *s, const ism_topo_t *topo, ism_error_t *err)
 {
-    char *key = ism_topo_encode(topo, err);
-    json_t *devices = key ? json_object_get(s->shared, key) : NULL;
+    char *key = ism_devices_key(topo);
+    json_t *parts = key ? json_object_get(s->shared, key) : NULL, *devices = NULL;
 
-    if (!key)
+    if (!key) {
+        ism_err(err, errno, "devices: %s", strerror(errno));
         return NULL;
-    if (devices) {
-        json_incref(devices);
-    } else if ((devices = ism_devices_build(topo, err))) {
-        json_object_set(s->shared, key, devices);
     }
+    if (parts) {
+        json_incref(parts);
+    } else if ((devices = ism_devices_build(topo, err)) &&
+               (parts = ism_slice_parts_build(devices, err))) {
+        json_object_set(s->shared, key, parts);
+    }
+    json_decref(devices);
     free(key);
-    return devices;
+    return parts;
 }
 
-/* Forget device arrays no node uses any more. */
+/* Forget slice parts no node uses any more. */
 static void prune_shared(struct slices *s)
 {
     const char *key;
@@ -225,9 +320,9 @@ static void prune_shared(struct slices *s)
     }
 }
 
-/* The devices of the Slurm node mapped to pool, or NULL when it gets none
- * (borrowed from the cache). */
-static const json_t *wanted_devices(struct slices *s, const char *pool, const char **slurm_name)
+/* The slice parts of the Slurm node mapped to pool, or NULL when it gets
+ * none (borrowed from the cache). */
+static const json_t *wanted_parts(struct slices *s, const char *pool, const char **slurm_name)
 {
     const char *name = poolmap_slurm_of(s->c.pools, pool);
     const struct ism_slurm_node *n = name && s->snodes ? ism_slurm_nodes_find(s->snodes, name) : NULL;
@@ -245,7 +340,7 @@ static const json_t *wanted_devices(struct slices *s, const char *pool, const ch
     }
     if ((devices = json_object_get(s->devices, name)))
         return devices;
-    if (!(devices = shared_devices(s, n->topo, &err))) {
+    if (!(devices = shared_parts(s, n->topo, &err))) {
         tell(s, name, pool, "BadTopology", err.text);
         return NULL;
     }
@@ -271,33 +366,61 @@ static const char *digest_of(const json_t *cached)
     return d ? d : "";
 }
 
+/* One wanted slice of the pool at generation gen: its skeleton (model.h)
+ * under want, and {"d": digest, "s": spec digest, "i": index} under
+ * digests.  -1 with err. */
+static int want_one(const struct slices_input *in, size_t i, json_int_t gen, json_t *want,
+                    json_t *digests, ism_error_t *err)
+{
+    json_t *sk = ism_slice_skeleton(in->pool, in->node_uid, in->slurm_node, in->parts, i, gen, err);
+    char spec[ISM_DIGEST_LEN], digest[ISM_DIGEST_LEN];
+    const char *name = name_of(sk);
+
+    if (!sk)
+        return -1;
+    if (ism_slice_spec_digest(json_object_get(sk, "spec"), ism_slice_parts_digest(in->parts, i),
+                              spec) < 0 ||
+        ism_slice_meta_digest(sk, spec, digest) < 0 || json_object_set(want, name, sk) < 0 ||
+        json_object_set_new(digests, name,
+                            json_pack("{s:s, s:s, s:I}", "d", digest, "s", spec, "i",
+                                      (json_int_t)i)) < 0) {
+        json_decref(sk);
+        return ism_err(err, ENOMEM, "slices of pool %s: out of memory", in->pool);
+    }
+    json_decref(sk);
+    return 0;
+}
+
 /* The pool's slices at generation gen, by name (insertion order is core
  * order), and their digests into digests. */
 static json_t *want_at(const struct slices_input *in, json_int_t gen, json_t *digests,
                        ism_error_t *err)
 {
-    json_t *list = ism_slices_build(in->pool, in->node_uid, in->slurm_node, in->devices, gen, err);
-    json_t *want = list ? json_object() : NULL, *w;
-    char digest[ISM_DIGEST_LEN];
-    size_t i;
+    json_t *want = json_object();
+    size_t n = ism_slice_parts_count(in->parts);
 
-    if (list && !want)
-        ism_err(err, ENOMEM, "out of memory");
     json_object_clear(digests);
-    json_array_foreach(list, i, w) {
-        const char *name = name_of(w);
-        if (ism_slice_digest(w, digest) < 0)
-            digest[0] = '\0';
-        if (!want || !name || json_object_set(want, name, w) < 0 ||
-            json_object_set_new(digests, name, json_string(digest)) < 0) {
-            json_decref(want);
-            want = NULL;
-            ism_err(err, ENOMEM, "out of memory");
-            break;
-        }
+    if (!want) {
+        ism_err(err, ENOMEM, "slices of pool %s: out of memory", in->pool);
+        return NULL;
     }
-    json_decref(list);
+    if (n == 0)
+        ism_err(err, EINVAL, "slices of pool %s: no slice parts", in->pool);
+    for (size_t i = 0; i < n; i++) {
+        if (want_one(in, i, gen, want, digests, err) < 0)
+            n = 0;
+    }
+    if (n == 0) {
+        json_decref(want);
+        return NULL;
+    }
     return want;
+}
+
+/* What digests says of slice name: "d" its digest, "s" its spec digest. */
+static const char *wanted(const json_t *digests, const char *name, const char *what)
+{
+    return json_string_value(json_object_get(json_object_get(digests, name), what));
 }
 
 /* True when every existing slice of the pool is wanted, as it is. */
@@ -307,7 +430,7 @@ static bool pool_matches(const json_t *have, const json_t *digests)
     json_t *v;
 
     json_object_foreach((json_t *)have, name, v) {
-        const char *d = json_string_value(json_object_get(digests, name));
+        const char *d = wanted(digests, name, "d");
         if (!d || strcmp(d, digest_of(v)) != 0)
             return false;
     }
@@ -340,6 +463,56 @@ static bool any_in_flight(const json_t *names, const json_t *in_flight)
     return false;
 }
 
+/* What metadata.generation a slice will have once we write spec digest
+ * spec over have (NULL: a create): the API server starts it at 1 and bumps
+ * it on each change of spec, which we know when have's spec digest is. */
+static json_int_t next_meta_generation(const json_t *have, const char *spec)
+{
+    const char *now = json_string_value(json_object_get(have, SPEC_KEY));
+    json_int_t g = json_integer_value(json_object_get(json_object_get(have, "metadata"),
+                                                      "generation"));
+
+    if (!have)
+        return 1;
+    return now && strcmp(now, spec) == 0 ? g : g + 1;
+}
+
+/* Add the create (have NULL) or update of wanted slice w: its skeleton
+ * annotated with what a metadata-only reader needs, sent as text with the
+ * shared device list spliced in.  -1 with ENOMEM. */
+static int add_write(const struct slices_input *in, struct writes *writes, json_t *w,
+                     const json_t *have, const json_t *d)
+{
+    const char *spec = json_string_value(json_object_get(d, "s"));
+    json_t *sk = json_deep_copy(w), *meta = json_object_get(sk, "metadata");
+    char *text = NULL, *note = NULL;
+    json_t *pool = json_object_get(json_object_get(sk, "spec"), "pool");
+
+    if (!meta ||
+        asprintf(&note, "%lld/%lld/%s/%s", (long long)next_meta_generation(have, spec),
+                 (long long)json_integer_value(json_object_get(pool, "generation")), spec,
+                 in->pool) < 0) {
+        json_decref(sk);
+        return -1;
+    }
+    if (json_object_set_new(meta, "annotations", json_pack("{s:s}", SLICES_ANNOTATION, note)) < 0 ||
+        (have && json_object_set(meta, "resourceVersion",
+                                 json_object_get(json_object_get(have, "metadata"),
+                                                 "resourceVersion")) < 0) ||
+        !(text = ism_slice_text(sk, in->parts,
+                                (size_t)json_integer_value(json_object_get(d, "i"))))) {
+        free(note);
+        json_decref(sk);
+        return -1;
+    }
+    free(note);
+    if (writes_add_text(writes, have ? WRITE_UPDATE : WRITE_CREATE, &slices_resource, NULL,
+                        name_of(sk), sk, text) < 0)
+        return -1;
+    writes->v[writes->n - 1].metadata = true;
+    return 0;
+}
+
 void slices_plan_clear(struct slices_plan *p)
 {
     if (p) {
@@ -365,7 +538,7 @@ int slices_plan(const struct slices_input *in, struct slices_plan *out, ism_erro
     }
     if (!(digests = json_object()))
         return ism_err(err, ENOMEM, "out of memory");
-    if (in->devices && in->node_uid) {
+    if (in->parts && in->node_uid) {
         want = want_at(in, gen ? gen : 1, digests, err);
         out->generation = gen ? gen : 1;
         if (want && gen && !pool_matches(in->have, digests)) {
@@ -390,13 +563,9 @@ int slices_plan(const struct slices_input *in, struct slices_plan *out, ism_erro
     }
     json_object_foreach(want, name, w) {
         json_t *have = json_object_get(in->have, name);
-        if (have && strcmp(json_string_value(json_object_get(digests, name)), digest_of(have)) == 0)
+        if (have && strcmp(wanted(digests, name, "d"), digest_of(have)) == 0)
             continue;
-        if (have)
-            json_object_set(json_object_get(w, "metadata"), "resourceVersion",
-                            json_object_get(json_object_get(have, "metadata"), "resourceVersion"));
-        if (writes_add(&out->writes, have ? WRITE_UPDATE : WRITE_CREATE, &slices_resource, NULL,
-                       name, NULL, json_incref(w)) < 0)
+        if (add_write(in, &out->writes, w, have, json_object_get(digests, name)) < 0)
             goto nomem;
     }
     json_object_foreach((json_t *)in->have, name, w) {
@@ -406,6 +575,7 @@ int slices_plan(const struct slices_input *in, struct slices_plan *out, ism_erro
         uid = json_string_value(json_object_get(json_object_get(w, "metadata"), "uid"));
         if (writes_add(&out->writes, WRITE_DELETE, &slices_resource, NULL, name, uid, NULL) < 0)
             goto nomem;
+        out->writes.v[out->writes.n - 1].metadata = true;
     }
     rc = 0;
     goto done;
@@ -420,6 +590,24 @@ done:
 
 /* ------------------------------------------------------------ reconcile */
 
+/* What our write w of a slice made of it (answer NULL: nothing known):
+ * the spec digest of its resourceVersion, for have_of. */
+static void remember(struct slices *s, const struct write *w, const json_t *answer)
+{
+    const char *v = json_string_value(json_object_get(
+        json_object_get(json_object_get(w->obj, "metadata"), "annotations"), SLICES_ANNOTATION));
+    const char *rv = json_string_value(
+        json_object_get(json_object_get(answer, "metadata"), "resourceVersion"));
+    char spec[ISM_DIGEST_LEN];
+    json_int_t m, g;
+    const char *pool;
+
+    if (w->op == WRITE_DELETE || !rv || slices_annotation_parse(v, &m, &g, spec, &pool) < 0)
+        json_object_del(s->known, w->name);
+    else
+        json_object_set_new(s->known, w->name, json_pack("{s:s, s:s}", "rv", rv, "spec", spec));
+}
+
 /* One write of a pool answered. */
 static void write_done(void *arg, const struct write *w, int rc, const ism_kube_status_t *st,
                        json_t *answer, const ism_error_t *err)
@@ -431,6 +619,7 @@ static void write_done(void *arg, const struct write *w, int rc, const ism_kube_
     (void)st, (void)answer;
 
     json_object_del(s->in_flight, w->name);
+    remember(s, w, rc == 0 ? answer : NULL);
     if (rc < 0)
         ism_log_warn("ResourceSlice %s: %s failed: %s", w->name, write_op_name(w->op), err->text);
     else
@@ -451,16 +640,32 @@ static void write_done(void *arg, const struct write *w, int rc, const ism_kube_
     json_decref(pool_v);
 }
 
-/* The cached slices of pool, by name (a new object of borrowed entries). */
+/* The cached slices of pool, by name (a new object of borrowed entries).
+ * A slice whose annotation lost track of its spec (its generation is not
+ * the one we expected) but whose resourceVersion is our own write's gets
+ * our spec digest back, so the rewrite that fixes the annotation knows
+ * the generation it will have. */
 static json_t *have_of(struct slices *s, const char *pool)
 {
     json_t *have = json_object(), *v;
     const char *name;
 
     json_object_foreach(json_object_get(s->by_pool, pool), name, v) {
-        json_t *obj = ism_kube_informer_get(s->cache, name);
-        if (obj && have)
+        json_t *obj = ism_kube_informer_get(s->cache, name), *mine = json_object_get(s->known, name);
+        const char *rv = json_string_value(
+            json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+        const char *known = json_string_value(json_object_get(mine, "rv"));
+
+        if (!obj || !have)
+            continue;
+        if (!json_object_get(obj, SPEC_KEY) && rv && known && strcmp(rv, known) == 0) {
+            json_t *copy = json_copy(obj);
+            if (copy)
+                json_object_set(copy, SPEC_KEY, json_object_get(mine, "spec"));
+            json_object_set_new(have, name, copy ? copy : json_incref(obj));
+        } else {
             json_object_set(have, name, obj);
+        }
     }
     return have;
 }
@@ -474,7 +679,7 @@ static int reconcile_pool(struct slices *s, const char *pool, int *writes)
     struct slices_input in = {
         .pool = pool,
         .node_uid = json_string_value(json_object_get(json_object_get(node, "metadata"), "uid")),
-        .devices = node ? wanted_devices(s, pool, &slurm_name) : NULL,
+        .parts = node ? wanted_parts(s, pool, &slurm_name) : NULL,
         .have = have,
         .in_flight = s->in_flight,
     };
@@ -629,7 +834,8 @@ struct slices *slices_create(const struct slices_ctx *ctx, ism_error_t *err)
         !(s->devices = json_object()) || !(s->shared = json_object()) ||
         !(s->failures = json_object()) || !(s->waiting = json_object()) ||
         !(s->told = json_object()) || !(s->in_flight = json_object()) ||
-        !(s->pool_busy = json_object()) || !(s->parked = json_object())) {
+        !(s->pool_busy = json_object()) || !(s->parked = json_object()) ||
+        !(s->known = json_object())) {
         slices_destroy(s);
         ism_err(err, ENOMEM, "out of memory");
         return NULL;
@@ -641,8 +847,9 @@ struct slices *slices_create(const struct slices_ctx *ctx, ism_error_t *err)
         slices_destroy(s);
         return NULL;
     }
-    /* 128 devices make a slice about 30 KB of JSON: list in small pages. */
-    ism_kube_informer_set_page_size(s->cache, 50);
+    /* The reconciler needs no spec (slices_shrink): the server sends, and
+     * isthmusd decodes, about 1 KB a slice instead of 30-50 KB. */
+    ism_kube_informer_set_metadata_only(s->cache, true);
     return s;
 }
 
@@ -673,6 +880,7 @@ void slices_destroy(struct slices *s)
     json_decref(s->in_flight);
     json_decref(s->pool_busy);
     json_decref(s->parked);
+    json_decref(s->known);
     free(s);
     errno = saved;
 }

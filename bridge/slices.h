@@ -30,12 +30,17 @@
 #include <stdint.h>
 
 #include "bridge/apply.h"
+#include "bridge/model.h"
 #include "bridge/poolmap.h"
 #include "lib/kube/kube_events.h"
 #include "lib/kube/kube_watch.h"
 #include "lib/slurm/slurm_adapter.h"
 
 #define SLICES_DIGEST_KEY "isthmus.io/digest" /* added to cached slices only */
+#define SLICES_SPEC_KEY "isthmus.io/spec"     /* cached slices: our spec digest, when known */
+/* On every slice isthmusd writes, for readers of its metadata alone:
+ * "<metadata.generation it will have>/<pool generation>/<spec digest>/<pool>". */
+#define SLICES_ANNOTATION "isthmus.io/slice"
 
 extern const ism_kube_resource_t slices_resource; /* resource.k8s.io/v1 resourceslices */
 
@@ -45,7 +50,7 @@ struct slices_input {
     const char *pool;        /* the Node's name */
     const char *node_uid;    /* the Node's uid; NULL when the Node is gone */
     const char *slurm_node;  /* the Slurm node mapped to pool */
-    const json_t *devices;   /* ism_devices_build's array, NULL: no slices */
+    const json_t *parts;     /* ism_slice_parts_build's, NULL: no slices */
     const json_t *have;      /* slice name -> cached (shrunk) slice of the
                                 pool, NULL for none */
     const json_t *in_flight; /* slice name -> anything, NULL for none */
@@ -64,9 +69,19 @@ struct slices_plan {
 int slices_plan(const struct slices_input *in, struct slices_plan *out, ism_error_t *err);
 void slices_plan_clear(struct slices_plan *p);
 
-/* The informer transform: replace spec.devices by SLICES_DIGEST_KEY, the
- * digest of what isthmusd owns (so tests make cache entries with it). */
+/* The informer transform: keep metadata.name, uid, resourceVersion and
+ * generation, spec.pool {name, generation}, and SLICES_DIGEST_KEY, the
+ * digest of what isthmusd owns ("" when unknown), with SLICES_SPEC_KEY
+ * its spec digest when known (so tests make cache entries with it).  A
+ * whole slice is hashed as it is; a slice's metadata alone
+ * (PartialObjectMetadata) is read through SLICES_ANNOTATION, trusted while
+ * metadata.generation is the one it names: someone else's change of spec
+ * bumps it, a change of our labels or owner shows in the metadata. */
 void slices_shrink(void *arg, json_t *slice);
+/* SLICES_ANNOTATION's value v: 0, or -1 (EINVAL) when it is not one;
+ * *pool borrowed from v. */
+int slices_annotation_parse(const char *v, json_int_t *meta_gen, json_int_t *pool_gen,
+                            char spec[ISM_DIGEST_LEN], const char **pool);
 
 /* ------------------------------------------------------------ the reconciler */
 

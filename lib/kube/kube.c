@@ -59,6 +59,7 @@ typedef enum { CALL_QUEUED, CALL_SENDING, CALL_DONE } call_state_t;
 struct ism_kube_call {
     ism_kube_t *k;
     char *method, *path, *body, *content_type;
+    char *accept;              /* Accept header, NULL for application/json */
     bool write;
     ism_kube_call_f done;      /* NULL: collected by ism_kube_wait */
     void *arg;
@@ -569,11 +570,11 @@ static int setup_url(ism_kube_t *k, CURL *e, const char *path, struct curl_slist
 /* A new transfer for method and path, registered with the client but not
  * yet added to the multi handle. */
 static transfer_t *transfer_new(ism_kube_t *k, const char *method, const char *path,
-                                const char *body, const char *content_type, long timeout_ms,
-                                ism_error_t *err)
+                                const char *body, const char *content_type, const char *accept,
+                                long timeout_ms, ism_error_t *err)
 {
     transfer_t *t = calloc(1, sizeof(*t));
-    char ct[128];
+    char ct[128], ac[256];
 
     if (!t || !(t->easy = curl_easy_init())) {
         free(t);
@@ -609,7 +610,8 @@ static transfer_t *transfer_new(ism_kube_t *k, const char *method, const char *p
         goto error;
     }
     snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
-    if (!add_header(t, "Accept: application/json") || (body && !add_header(t, ct))) {
+    snprintf(ac, sizeof(ac), "Accept: %s", accept ? accept : "application/json");
+    if (!add_header(t, ac) || (body && !add_header(t, ct))) {
         ism_err(err, ENOMEM, "out of memory");
         goto error;
     }
@@ -673,9 +675,9 @@ static int drive(ism_kube_t *k, struct curl_waitfd *extra, unsigned n_extra, int
 
 /* ------------------------------------------------------------------ streams */
 
-ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, long timeout_ms,
-                                         ism_kube_data_f on_data, ism_kube_done_f on_done,
-                                         void *arg, ism_error_t *err)
+ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, const char *accept,
+                                         long timeout_ms, ism_kube_data_f on_data,
+                                         ism_kube_done_f on_done, void *arg, ism_error_t *err)
 {
     ism_kube_stream_t *s;
     transfer_t *t;
@@ -688,7 +690,7 @@ ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, long t
         ism_err(err, ENOMEM, "out of memory");
         return NULL;
     }
-    if (!(t = transfer_new(k, "GET", path, NULL, NULL, timeout_ms, err))) {
+    if (!(t = transfer_new(k, "GET", path, NULL, NULL, accept, timeout_ms, err))) {
         free(s);
         return NULL;
     }
@@ -776,6 +778,7 @@ static void call_free(ism_kube_call_t *c)
     free(c->path);
     free(c->body);
     free(c->content_type);
+    free(c->accept);
     json_decref(c->answer);
     free(c);
 }
@@ -902,8 +905,8 @@ static void start_try(ism_kube_t *k, ism_kube_call_t *c, int64_t now)
     k->stats.requests++;
     k->stats.writes += c->write;
     k->stats.retries += c->tries > 1;
-    t = transfer_new(k, c->method, c->path, c->body, c->content_type, timeout > 0 ? timeout : 1,
-                     &c->err);
+    t = transfer_new(k, c->method, c->path, c->body, c->content_type, c->accept,
+                     timeout > 0 ? timeout : 1, &c->err);
     if (t && curl_multi_add_handle(k->multi, t->easy) != CURLM_OK) {
         unlink_transfer(k, t);
         transfer_free(t);
@@ -1092,28 +1095,27 @@ static int64_t calls_due(const ism_kube_t *k)
     return best;
 }
 
-ism_kube_call_t *ism_kube_request_async(ism_kube_t *k, const char *method, const char *path,
-                                        const json_t *body, const char *content_type,
-                                        ism_kube_call_f done, void *arg, ism_error_t *err)
+/* Queue a call whose body is text (taken: freed on failure too). */
+static ism_kube_call_t *call_queue(ism_kube_t *k, const char *method, const char *path,
+                                   char *text, const char *content_type, ism_kube_call_f done,
+                                   void *arg, ism_error_t *err)
 {
     ism_kube_call_t *c, **pp;
 
     if (!k || !method || !path || path[0] != '/') {
+        free(text);
         ism_err(err, EINVAL, "kube request: bad arguments");
         return NULL;
     }
     if (!(c = calloc(1, sizeof(*c))) || !(c->method = strdup(method)) ||
         !(c->path = strdup(path)) ||
         (content_type && !(c->content_type = strdup(content_type)))) {
+        free(text);
         call_free(c);
         ism_err(err, ENOMEM, "%s %s: out of memory", method, path);
         return NULL;
     }
-    if (body && !(c->body = json_dumps(body, JSON_COMPACT))) {
-        call_free(c);
-        ism_err(err, ENOMEM, "%s %s: cannot encode the body", method, path);
-        return NULL;
-    }
+    c->body = text;
     c->k = k;
     c->write = strcmp(method, "GET") != 0;
     c->done = done;
@@ -1126,6 +1128,47 @@ ism_kube_call_t *ism_kube_request_async(ism_kube_t *k, const char *method, const
     *pp = c;
     k->n_calls++;
     return c;
+}
+
+ism_kube_call_t *ism_kube_request_async(ism_kube_t *k, const char *method, const char *path,
+                                        const json_t *body, const char *content_type,
+                                        ism_kube_call_f done, void *arg, ism_error_t *err)
+{
+    char *text = NULL;
+
+    if (body && !(text = json_dumps(body, JSON_COMPACT))) {
+        ism_err(err, ENOMEM, "%s %s: cannot encode the body", method ? method : "?",
+                path ? path : "?");
+        return NULL;
+    }
+    return call_queue(k, method, path, text, content_type, done, arg, err);
+}
+
+ism_kube_call_t *ism_kube_request_text_async(ism_kube_t *k, const char *method, const char *path,
+                                             const char *text, const char *content_type,
+                                             ism_kube_call_f done, void *arg, ism_error_t *err)
+{
+    char *copy = NULL;
+
+    if (text && !(copy = strdup(text))) {
+        ism_err(err, ENOMEM, "%s %s: out of memory", method ? method : "?", path ? path : "?");
+        return NULL;
+    }
+    return call_queue(k, method, path, copy, content_type, done, arg, err);
+}
+
+int ism_kube_call_accept(ism_kube_call_t *c, const char *accept)
+{
+    char *copy = accept ? strdup(accept) : NULL;
+
+    if (!c || (accept && !copy)) {
+        free(copy);
+        errno = c ? ENOMEM : EINVAL;
+        return -1;
+    }
+    free(c->accept);
+    c->accept = copy;
+    return 0;
 }
 
 void ism_kube_call_tune(ism_kube_call_t *c, int max_retries, long timeout_ms, bool unguarded)

@@ -159,6 +159,27 @@ ism_kube_call_t *ism_kube_request_async(ism_kube_t *k, const char *method, const
                                         const json_t *body, const char *content_type,
                                         ism_kube_call_f done, void *arg, ism_error_t *err);
 
+/* ism_kube_request_async with a body that is already JSON text (copied):
+ * for a caller that splices text it keeps between calls, e.g. the same
+ * device list in thousands of ResourceSlices, instead of encoding a tree
+ * each time.  text may be NULL (no body). */
+ism_kube_call_t *ism_kube_request_text_async(ism_kube_t *k, const char *method, const char *path,
+                                             const char *text, const char *content_type,
+                                             ism_kube_call_f done, void *arg, ism_error_t *err);
+
+/* The Accept header of call c (copied; NULL: application/json), only right
+ * after it was queued.  With ISM_KUBE_ACCEPT_METADATA the server answers
+ * an object, a write included, with its metadata alone (kind
+ * PartialObjectMetadata: no spec, no status); a list needs
+ * ISM_KUBE_ACCEPT_METADATA_LIST.  Each ends in a plain application/json
+ * fallback, so a server that cannot do it sends whole objects.  -1 with
+ * errno (EINVAL: no call, ENOMEM). */
+#define ISM_KUBE_ACCEPT_METADATA \
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+#define ISM_KUBE_ACCEPT_METADATA_LIST \
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+int ism_kube_call_accept(ism_kube_call_t *c, const char *accept);
+
 /* The rate limiter's lanes.  NORMAL calls share the client's bucket (qps,
  * burst).  EVENTS have a bucket of their own, of the same size, so that
  * Events never delay the writes they tell of.  URGENT calls take the

@@ -18,11 +18,12 @@ typedef size_t (*ism_kube_data_f)(const char *data, size_t len, void *arg);
 typedef void (*ism_kube_done_f)(ism_kube_t *k, const ism_kube_status_t *st, const char *text,
                                 void *arg);
 
-/* Start a streaming GET of path (with its query).  timeout_ms bounds the
- * whole stream (0: none).  Returns NULL with errno set and err filled. */
-ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, long timeout_ms,
-                                         ism_kube_data_f on_data, ism_kube_done_f on_done,
-                                         void *arg, ism_error_t *err);
+/* Start a streaming GET of path (with its query), asking for accept (NULL:
+ * application/json).  timeout_ms bounds the whole stream (0: none).
+ * Returns NULL with errno set and err filled. */
+ism_kube_stream_t *ism_kube_stream_start(ism_kube_t *k, const char *path, const char *accept,
+                                         long timeout_ms, ism_kube_data_f on_data,
+                                         ism_kube_done_f on_done, void *arg, ism_error_t *err);
 
 /* Whether the server has answered the stream with 2xx headers: it is
  * established, even if no data has come yet (an idle watch sends none for
@@ -39,7 +40,8 @@ int ism_kube_add_dispatcher(ism_kube_t *k, ism_kube_dispatch_f fn, void *arg);
 void ism_kube_remove_dispatcher(ism_kube_t *k, ism_kube_dispatch_f fn, void *arg);
 
 /* Decode an API answer: reason from the Status body when there is one,
- * else from the HTTP code; message copied into st.  body may be NULL. */
+ * else from the HTTP code; message copied into st.  body may be NULL.  A
+ * 2xx body is not read (it is the answer itself; the reason is OK). */
 void ism_kube_status_decode(long http_code, const char *body, size_t len,
                             ism_kube_status_t *st);
 

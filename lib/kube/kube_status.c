@@ -131,7 +131,9 @@ void ism_kube_status_decode(long code, const char *body, size_t len, ism_kube_st
     st->http_code = code;
     st->retry_after = 0;
     st->message[0] = '\0';
-    if (body && len > 0)
+    /* A 2xx body is the caller's answer, not a Status that could change
+     * the reason: not decoded twice (a list page may be megabytes). */
+    if (body && len > 0 && (code < 200 || code >= 300))
         j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     if (json_is_object(j) && json_is_string(json_object_get(j, "kind")) &&
         strcmp(json_string_value(json_object_get(j, "kind")), "Status") == 0) {

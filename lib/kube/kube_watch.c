@@ -34,6 +34,7 @@ struct ism_kube_informer {
     char *rv;
     bool synced;
     int page;                    /* list page size, 0 for the default */
+    bool metadata_only;          /* ask for PartialObjectMetadata */
     ism_kube_stream_t *stream;
     ism_kube_call_t *list;       /* the list in flight */
     ism_kube_timer_t timer;      /* the next list or watch */
@@ -192,8 +193,15 @@ static void list_now(ism_kube_t *k, void *arg)
 
     inf->relist = false;
     inf->stats.lists++;
-    if (!(inf->list = ism_kube_list_path_async(k, inf->path, inf->label, inf->field, inf->page,
-                                               strip_item, inf, list_done, inf, &err))) {
+    inf->list = ism_kube_list_path_async(k, inf->path, inf->label, inf->field, inf->page,
+                                         strip_item, inf, list_done, inf, &err);
+    if (inf->list && inf->metadata_only &&
+        ism_kube_call_accept(inf->list, ISM_KUBE_ACCEPT_METADATA_LIST) < 0) {
+        ism_kube_cancel(k, inf->list);
+        inf->list = NULL;
+        ism_err(&err, ENOMEM, "out of memory");
+    }
+    if (!inf->list) {
         failed(inf);
         ism_log_warn("list %s: %s", inf->path, err.text);
         backoff(inf, list_now);
@@ -390,8 +398,9 @@ static void watch_now(ism_kube_t *k, void *arg)
     ism_log_debug("watch %s: from resourceVersion %s", inf->path, rv ? rv : "?");
     free(rv);
     if (url)
-        inf->stream = ism_kube_stream_start(k, url, (seconds + 60) * 1000L, on_data, on_done,
-                                            inf, &err);
+        inf->stream = ism_kube_stream_start(k, url,
+                                            inf->metadata_only ? ISM_KUBE_ACCEPT_METADATA : NULL,
+                                            (seconds + 60) * 1000L, on_data, on_done, inf, &err);
     free(url);
     if (!inf->stream) {
         failed(inf);
@@ -468,6 +477,12 @@ void ism_kube_informer_set_page_size(ism_kube_informer_t *inf, int limit)
 {
     if (inf && limit >= 0)
         inf->page = limit;
+}
+
+void ism_kube_informer_set_metadata_only(ism_kube_informer_t *inf, bool metadata_only)
+{
+    if (inf)
+        inf->metadata_only = metadata_only;
 }
 
 bool ism_kube_informer_synced(const ism_kube_informer_t *inf)

@@ -67,6 +67,15 @@ ism_kube_informer_t *ism_kube_informer_create(ism_kube_t *k, const ism_kube_reso
  * effect at the next list. */
 void ism_kube_informer_set_page_size(ism_kube_informer_t *inf, int limit);
 
+/* Ask for metadata alone (PartialObjectMetadata: name, uid,
+ * resourceVersion, generation, labels, annotations, ownerReferences; no
+ * spec, no status) in lists and watches, from the next list or watch on:
+ * for an owner that needs no spec, it saves the server sending, and this
+ * process decoding, whole objects.  A server that cannot do it sends whole
+ * objects (the transform still sees every object).  Call right after
+ * create to have it from the first list. */
+void ism_kube_informer_set_metadata_only(ism_kube_informer_t *inf, bool metadata_only);
+
 /* Stop watching and free the cache.  NULL is fine.  Not from a handler of
  * the same informer. */
 void ism_kube_informer_destroy(ism_kube_informer_t *inf);

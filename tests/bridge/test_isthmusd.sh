@@ -21,6 +21,9 @@ xml1=$topologies/corona.xml
 xml2=$topologies/16em64t-4s2c2t.xml
 xml3=$topologies/192em64t-12gr2n8c2t.xml
 bridge_world --nodes 3 --xml "$xml1" --xml "$xml2" --xml "$xml3"
+# No taint here (test_policy.sh tests it): isthmusd then reads Nodes by
+# their metadata alone, and its Events must still name the Nodes.
+extra_conf="TaintBridgedNodes=no"
 
 # --- topologies: n1 and n2 published; n3 not yet
 "$topo_tool" publish --xml "$xml1" -N n1 >/dev/null && "$topo_tool" publish --xml "$xml2" -N n2 >/dev/null ||

@@ -993,6 +993,66 @@ START_TEST(informer_follows_changes)
 }
 END_TEST
 
+/* Every cached object is metadata alone: no data, kind PartialObjectMetadata. */
+static bool all_metadata_only(ism_kube_informer_t *inf)
+{
+    const char *key;
+    json_t *obj;
+
+    json_object_foreach(ism_kube_informer_cache(inf), key, obj) {
+        const char *kind = json_string_value(json_object_get(obj, "kind"));
+        if (json_object_get(obj, "data") || !kind || strcmp(kind, "PartialObjectMetadata") != 0)
+            return false;
+    }
+    return true;
+}
+
+/* A metadata-only informer follows creates, updates and deletes like a
+ * whole one, keeping no data; a write sent as text can be answered with
+ * its metadata alone. */
+START_TEST(informer_metadata_only)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    struct seen seen = { 0 };
+    ism_kube_t *k = client("admin", 0);
+    ism_kube_informer_t *inf;
+    char path[160], text[256];
+    json_t *answer = NULL, *whole = NULL;
+
+    churn("meta-before", 3);
+    inf = ism_kube_informer_create(k, &CONFIGMAPS, ns, NULL, NULL, &handlers, &seen, &err);
+    ck_assert_msg(inf != NULL, "%s", err.text);
+    ism_kube_informer_set_metadata_only(inf, true);
+    ck_assert(converge(k, inf));
+    ck_assert(all_metadata_only(inf));
+    int first = seen.adds;
+    churn("meta-after", 6); /* 6 adds, 3 updates, 2 deletes */
+    ck_assert(converge(k, inf));
+    ck_assert(all_metadata_only(inf));
+    ck_assert_int_eq(seen.adds - first, 6);
+    ck_assert_int_ge(seen.updates, 3);
+    ck_assert_int_eq(seen.dels, 2);
+
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", ns);
+    snprintf(text, sizeof(text),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"as-text\"},"
+             "\"data\":{\"k\":\"%s\"}}", ns);
+    ism_kube_call_t *c = ism_kube_request_text_async(k, "POST", path, text, NULL, NULL, NULL, &err);
+    ck_assert_msg(c != NULL, "%s", err.text);
+    ck_assert_int_eq(ism_kube_call_accept(c, ISM_KUBE_ACCEPT_METADATA), 0);
+    ck_assert_msg(ism_kube_wait(k, c, &answer, NULL, &err) == 0, "%s", err.text);
+    ck_assert_str_eq(json_string_value(json_object_get(answer, "kind")), "PartialObjectMetadata");
+    ck_assert_ptr_null(json_object_get(answer, "data"));
+    ck_assert_int_eq(ism_kube_get(k, &CONFIGMAPS, ns, "as-text", &whole, NULL, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(whole, "data"), "k")), ns);
+    ck_assert_int_eq(ism_kube_call_accept(NULL, ISM_KUBE_ACCEPT_METADATA), -1);
+    json_decref(whole);
+    json_decref(answer);
+    ism_kube_informer_destroy(inf);
+    ism_kube_destroy(k);
+}
+END_TEST
+
 static void restart_apiserver(void)
 {
     char cmd[1024];
@@ -1339,6 +1399,7 @@ static Suite *suite(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, informer_follows_changes);
+    tcase_add_test(tc, informer_metadata_only);
     tcase_add_test(tc, informer_survives_apiserver_restart);
     tcase_add_test(tc, informer_relists_after_compaction);
     suite_add_tcase(s, tc);

@@ -655,6 +655,78 @@ START_TEST(digest_server_echo)
 }
 END_TEST
 
+/* The shared parts route (parts once per hardware, a skeleton per pool,
+ * the text spliced) sends exactly what ism_slices_build builds, and hashes
+ * to the same digest, at every split. */
+START_TEST(slice_parts_route)
+{
+    ism_topo_t *topo = splits[_i].machine ? load_synth(splits[_i].machine) : NULL;
+    json_t *devices = topo ? devices_of(topo) : json_array();
+    json_t *slices = slices_of(devices, 42), *slice;
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *parts = ism_slice_parts_build(devices, &err);
+    size_t i;
+
+    ck_assert_msg(parts != NULL, "%s", err.text);
+    ck_assert_uint_eq(ism_slice_parts_count(parts), json_array_size(slices));
+    json_array_foreach(slices, i, slice) {
+        json_t *sk = ism_slice_skeleton(POOL, UID, "node1", parts, i, 42, &err), *sent;
+        char whole[ISM_DIGEST_LEN], spec[ISM_DIGEST_LEN], split[ISM_DIGEST_LEN];
+        char *text;
+
+        ck_assert_msg(sk != NULL, "%s", err.text);
+        ck_assert_ptr_null(at(sk, "spec devices"));
+        /* metadata may change (annotations, resourceVersion) */
+        set_at(sk, "metadata resourceVersion", "\"7\"");
+        ck_assert_ptr_nonnull(text = ism_slice_text(sk, parts, i));
+        sent = parse(text);
+        set_at(slice, "metadata resourceVersion", "\"7\"");
+        ck_assert_msg(json_equal(sent, slice), "slice %zu: the text is not the slice", i);
+        digest(slice, whole);
+        ck_assert_int_eq(ism_slice_spec_digest(at(sk, "spec"), ism_slice_parts_digest(parts, i),
+                                               spec), 0);
+        ck_assert_int_eq(ism_slice_meta_digest(sk, spec, split), 0);
+        ck_assert_str_eq(whole, split);
+        free(text);
+        json_decref(sent);
+        json_decref(sk);
+    }
+    ck_assert_ptr_null(ism_slice_skeleton(POOL, UID, "node1", parts, i, 42, &err));
+    ck_assert_ptr_null(ism_slice_text(at(slices, "0"), parts, i));
+    ck_assert_ptr_null(ism_slice_parts_build(NULL, NULL));
+    json_decref(parts);
+    json_decref(slices);
+    json_decref(devices);
+    ism_topo_destroy(topo);
+}
+END_TEST
+
+/* Equal device keys for equal devices, different ones otherwise. */
+START_TEST(devices_key_table)
+{
+    ism_topo_t *a = load_synth("pack:2 numa:1 core:64 pu:2");
+    ism_topo_t *b = load_synth("pack:2 numa:1 core:64 pu:2");
+    ism_topo_t *c = load_synth("pack:4 numa:1 core:32 pu:2");
+    char *ka = ism_devices_key(a), *kb = ism_devices_key(b), *kc = ism_devices_key(c);
+    json_t *da = devices_of(a), *dc = devices_of(c);
+
+    ck_assert_str_eq(ka, kb);
+    ck_assert(!json_equal(da, dc));
+    ck_assert_str_ne(ka, kc);
+    errno = 0;
+    ck_assert_ptr_null(ism_devices_key(NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    json_decref(da);
+    json_decref(dc);
+    free(ka);
+    free(kb);
+    free(kc);
+    ism_topo_destroy(a);
+    ism_topo_destroy(b);
+    ism_topo_destroy(c);
+}
+END_TEST
+
 START_TEST(digest_bad_args)
 {
     char out[ISM_DIGEST_LEN];
@@ -1003,6 +1075,8 @@ int main(void)
     tcase_add_loop_test(slices_tc, digest_changes, 0, ARRAY_SIZE(changes));
     tcase_add_test(slices_tc, digest_server_echo);
     tcase_add_test(slices_tc, digest_bad_args);
+    tcase_add_loop_test(slices_tc, slice_parts_route, 0, ARRAY_SIZE(splits));
+    tcase_add_test(slices_tc, devices_key_table);
     tcase_add_loop_test(claims_tc, claim_split, 0, ARRAY_SIZE(claim_splits));
     tcase_add_loop_test(claims_tc, claim_job_name, 0, ARRAY_SIZE(job_names));
     tcase_add_test(claims_tc, claim_long_job_name);

@@ -34,6 +34,17 @@ static json_t *devices(int n, const char *tag)
     return a;
 }
 
+/* The slice parts of n devices (tagged as devices() does). */
+static json_t *parts(int n, const char *tag)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+    json_t *dev = devices(n, tag), *p = ism_slice_parts_build(dev, &err);
+
+    ck_assert_msg(p != NULL, "%s", err.text);
+    json_decref(dev);
+    return p;
+}
+
 /* What the cache holds after isthmusd wrote the pool at generation gen
  * with ndev devices: name -> shrunk slice with uid and resourceVersion. */
 static json_t *cache_of(int ndev, json_int_t gen, const char *tag)
@@ -111,7 +122,7 @@ START_TEST(slices_plan_table)
 {
     const struct slices_case *c = &slice_cases[_i];
     json_t *have = c->have_dev >= 0 ? cache_of(c->have_dev, c->have_gen, NULL) : json_object();
-    json_t *want_dev = c->want_dev >= 0 ? devices(c->want_dev, NULL) : NULL, *in_flight = NULL;
+    json_t *want_dev = c->want_dev >= 0 ? parts(c->want_dev, NULL) : NULL, *in_flight = NULL;
     struct slices_plan p;
     ism_error_t err = ISM_ERROR_INIT;
     char got[256] = "";
@@ -139,7 +150,7 @@ START_TEST(slices_plan_table)
         free(n);
     }
     struct slices_input in = { .pool = POOL, .node_uid = c->uid, .slurm_node = POOL,
-                               .devices = want_dev, .have = have, .in_flight = in_flight };
+                               .parts = want_dev, .have = have, .in_flight = in_flight };
     rc = slices_plan(&in, &p, &err);
     ck_assert_msg(rc == c->rc, "%s: rc %d (%s)", c->what, rc, err.text);
     if (rc < 0)
@@ -173,11 +184,19 @@ START_TEST(slices_plan_table)
                              json_object_get(json_object_get(w->obj, "spec"), "pool"),
                              "generation")),
                          c->gen);
-        ck_assert_ptr_nonnull(json_object_get(json_object_get(w->obj, "spec"), "devices"));
+        /* the body sent is the whole slice: the skeleton and its devices */
+        json_t *body = json_loads(w->text, 0, NULL);
+        ck_assert_msg(body != NULL, "%s: the body is not JSON", c->what);
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(body, "spec"), "devices"));
+        ck_assert_int_eq(json_integer_value(json_object_get(
+                             json_object_get(json_object_get(body, "spec"), "pool"), "generation")),
+                         c->gen);
+        ck_assert(w->metadata);
         if (w->op == WRITE_UPDATE)
             ck_assert_str_eq(json_string_value(json_object_get(
-                                 json_object_get(w->obj, "metadata"), "resourceVersion")),
+                                 json_object_get(body, "metadata"), "resourceVersion")),
                              "41");
+        json_decref(body);
         free(expect_name);
     }
     ck_assert_msg(strcmp(got, c->writes) == 0, "%s: wrote \"%s\", not \"%s\"", c->what, got,
@@ -198,9 +217,9 @@ END_TEST
 /* A plan of the plan's own writes, applied to the cache, is quiet. */
 START_TEST(slices_plan_converges)
 {
-    json_t *have = cache_of(200, 7, "x"), *dev = devices(300, NULL);
+    json_t *have = cache_of(200, 7, "x"), *dev = parts(300, NULL);
     struct slices_input in = { .pool = POOL, .node_uid = UID, .slurm_node = POOL,
-                               .devices = dev, .have = have };
+                               .parts = dev, .have = have };
     struct slices_plan p;
     ism_error_t err = ISM_ERROR_INIT;
 
@@ -208,7 +227,7 @@ START_TEST(slices_plan_converges)
     ck_assert_int_eq(p.generation, 8);
     for (size_t i = 0; i < p.writes.n; i++) {
         const struct write *w = &p.writes.v[i];
-        json_t *obj = json_deep_copy(w->obj);
+        json_t *obj = json_loads(w->text, 0, NULL);
         ck_assert(w->op != WRITE_DELETE);
         json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string("42"));
         slices_shrink(NULL, obj);
@@ -221,6 +240,174 @@ START_TEST(slices_plan_converges)
     slices_plan_clear(&p);
     json_decref(dev);
     json_decref(have);
+}
+END_TEST
+
+/* What a metadata-only watch shows of a body we sent (PartialObjectMetadata),
+ * at metadata.generation gen, shrunk as the informer keeps it. */
+static json_t *meta_seen(const char *text, json_int_t gen, const char *rv)
+{
+    json_t *body = json_loads(text, 0, NULL), *meta;
+
+    ck_assert_ptr_nonnull(body);
+    meta = json_incref(json_object_get(body, "metadata"));
+    json_decref(body);
+    json_object_set_new(meta, "generation", json_integer(gen));
+    json_object_set_new(meta, "resourceVersion", json_string(rv));
+    json_object_set_new(meta, "uid", json_string("uid-x"));
+    body = json_pack("{s:s, s:s, s:o}", "apiVersion", "meta.k8s.io/v1", "kind",
+                     "PartialObjectMetadata", "metadata", meta);
+    slices_shrink(NULL, body);
+    return body;
+}
+
+/* The metadata.generation our annotation on write w predicts. */
+static json_int_t predicted(const struct write *w)
+{
+    const char *v = json_string_value(json_object_get(
+        json_object_get(json_object_get(w->obj, "metadata"), "annotations"), SLICES_ANNOTATION));
+    json_int_t m = 0, g = 0;
+    char spec[ISM_DIGEST_LEN];
+    const char *pool = NULL;
+
+    ck_assert_int_eq(slices_annotation_parse(v, &m, &g, spec, &pool), 0);
+    ck_assert_str_eq(pool, POOL);
+    return m;
+}
+
+/* Plan in, apply its writes as a metadata-only watch shows them, with
+ * metadata.generation bumped by extra[i] beyond what the API server does. */
+static void apply_meta(struct slices_input *in, json_t *have, const int *extra,
+                       struct slices_plan *p)
+{
+    ism_error_t err = ISM_ERROR_INIT;
+
+    ck_assert_int_eq(slices_plan(in, p, &err), 0);
+    for (size_t i = 0; i < p->writes.n; i++) {
+        const struct write *w = &p->writes.v[i];
+        ck_assert(w->op != WRITE_DELETE && w->metadata);
+        json_object_set_new(have, w->name,
+                            meta_seen(w->text, predicted(w) + (extra ? extra[i] : 0), "50"));
+    }
+}
+
+/* Read by its metadata alone, a pool we wrote is quiet; someone's change
+ * of spec (metadata.generation bumped) or of our label rewrites the pool
+ * at the next generation, predicting the metadata.generation it gets. */
+START_TEST(slices_plan_metadata_only)
+{
+    json_t *have = json_object(), *dev = parts(200, NULL);
+    struct slices_input in = { .pool = POOL, .node_uid = UID, .slurm_node = POOL,
+                               .parts = dev, .have = have };
+    struct slices_plan p;
+    ism_error_t err = ISM_ERROR_INIT;
+    const int edited[] = { 0, 1 };
+
+    apply_meta(&in, have, NULL, &p); /* created */
+    ck_assert_uint_eq(p.writes.n, 2);
+    ck_assert_int_eq(predicted(&p.writes.v[0]), 1);
+    slices_plan_clear(&p);
+    ck_assert_int_eq(slices_plan(&in, &p, &err), 0);
+    ck_assert_uint_eq(p.writes.n, 0); /* quiet */
+    slices_plan_clear(&p);
+
+    /* someone edits slice 1's spec: metadata.generation 2 */
+    char *n1 = slice_name(1);
+    json_t *m1 = json_object_get(json_object_get(have, n1), "metadata");
+    json_object_set_new(m1, "generation", json_integer(2));
+    json_object_del(json_object_get(have, n1), SLICES_SPEC_KEY);
+    json_object_set_new(json_object_get(have, n1), SLICES_DIGEST_KEY, json_string(""));
+    ck_assert_int_eq(slices_plan(&in, &p, &err), 0);
+    ck_assert_uint_eq(p.writes.n, 2);
+    ck_assert(p.rewrite);
+    ck_assert_int_eq(p.generation, 2);
+    ck_assert_int_eq(predicted(&p.writes.v[0]), 2); /* our spec changes: bumped */
+    ck_assert_int_eq(predicted(&p.writes.v[1]), 3); /* unknown spec: bumped */
+    slices_plan_clear(&p);
+
+    /* the rewrite lands as predicted: quiet again */
+    apply_meta(&in, have, NULL, &p);
+    slices_plan_clear(&p);
+    ck_assert_int_eq(slices_plan(&in, &p, &err), 0);
+    ck_assert_uint_eq(p.writes.n, 0);
+    slices_plan_clear(&p);
+
+    /* a generation we did not predict: the slice no longer counts as ours */
+    json_decref(have);
+    have = json_object();
+    in.have = have;
+    apply_meta(&in, have, edited, &p);
+    slices_plan_clear(&p);
+    ck_assert_int_eq(slices_plan(&in, &p, &err), 0);
+    ck_assert(p.rewrite);
+    slices_plan_clear(&p);
+    free(n1);
+    json_decref(dev);
+    json_decref(have);
+}
+END_TEST
+
+/* Hostile annotations are not ours; the pool then comes from the owner,
+ * or from our own name pattern. */
+static const struct {
+    const char *value;
+    int rc;
+} annotations[] = {
+    { "1/1/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" "/p", 0 },
+    { "3/0/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" "/", 0 },
+    { "0/1/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" "/p", -1 },
+    { "1/-1/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" "/p", -1 },
+    { "1/1/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde" "/p", -1 },
+    { "1/1/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF" "/p", -1 },
+    { "1/1/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", -1 },
+    { "1/1/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0/p", -1 },
+    { "", -1 },
+    { "x", -1 },
+    { "1/1//p", -1 },
+    { NULL, -1 },
+};
+
+START_TEST(slices_annotation_table)
+{
+    json_int_t m, g;
+    char spec[ISM_DIGEST_LEN];
+    const char *pool = NULL;
+
+    ck_assert_int_eq(slices_annotation_parse(annotations[_i].value, &m, &g, spec, &pool),
+                     annotations[_i].rc);
+    if (annotations[_i].rc == 0) {
+        ck_assert_uint_eq(strlen(spec), ISM_DIGEST_LEN - 1);
+        ck_assert_ptr_nonnull(pool);
+    }
+}
+END_TEST
+
+START_TEST(slices_shrink_pool_of_strangers)
+{
+    json_t *owned = json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:b}]}}", "metadata", "name", "a",
+                              "resourceVersion", "1", "ownerReferences", "kind", "Node", "name",
+                              "node-a", "controller", 1);
+    json_t *named = json_pack("{s:{s:s, s:s, s:{s:s}}}", "metadata", "name",
+                              "node-b-cpu.isthmus.io-3", "resourceVersion", "1", "annotations",
+                              SLICES_ANNOTATION, "garbage");
+    json_t *stray = json_pack("{s:{s:s, s:s}}", "metadata", "name", "stray", "resourceVersion", "1");
+    const char *pool;
+
+    slices_shrink(NULL, owned);
+    slices_shrink(NULL, named);
+    slices_shrink(NULL, stray);
+    pool = json_string_value(json_object_get(json_object_get(json_object_get(owned, "spec"), "pool"),
+                                             "name"));
+    ck_assert_str_eq(pool, "node-a");
+    pool = json_string_value(json_object_get(json_object_get(json_object_get(named, "spec"), "pool"),
+                                             "name"));
+    ck_assert_str_eq(pool, "node-b");
+    ck_assert_ptr_null(json_string_value(json_object_get(
+        json_object_get(json_object_get(stray, "spec"), "pool"), "name")));
+    ck_assert_str_eq(json_string_value(json_object_get(owned, SLICES_DIGEST_KEY)), "");
+    json_decref(owned);
+    json_decref(named);
+    json_decref(stray);
 }
 END_TEST
 
@@ -422,6 +609,9 @@ int main(void)
 
     tcase_add_loop_test(sl, slices_plan_table, 0, ARRAY_SIZE(slice_cases));
     tcase_add_test(sl, slices_plan_converges);
+    tcase_add_test(sl, slices_plan_metadata_only);
+    tcase_add_loop_test(sl, slices_annotation_table, 0, ARRAY_SIZE(annotations));
+    tcase_add_test(sl, slices_shrink_pool_of_strangers);
     tcase_add_test(sl, plans_bad_args);
     tcase_add_loop_test(mi, mirror_plan_table, 0, ARRAY_SIZE(mirror_cases));
     tcase_add_test(mi, mirror_status_after_create);

@@ -322,12 +322,6 @@ static void jobs_done(struct ism_slurm_request *r, void *arg)
     b->poll_busy = false;
     if (!b->stopping)
         schedule_poll(b);
-    if (r->rc < 0 && r->errnum == ENOSYS) {
-        if (!b->jobs_unsupported)
-            ism_log_error("Slurm: %s; Slurm jobs are not mirrored", r->err.text);
-        b->jobs_unsupported = true;
-        return;
-    }
     if (r->rc < 0) {
         slurm_failed(b, r, "jobs");
         return;
@@ -745,7 +739,7 @@ int bridge_work(struct bridge *b)
         budget -= taint_nodes(b, budget);
     if (b->snodes && budget > 0)
         budget -= slices_reconcile(b->slices, budget, &more_slices);
-    if (b->sjobs && !b->jobs_unsupported && budget > 0)
+    if (b->sjobs && budget > 0)
         mirror_reconcile(b->mirror, budget, &more_claims);
     if (more_slices || more_claims || more_gangs)
         return 0;

@@ -54,7 +54,6 @@ struct bridge {
 
     ism_slurm_nodes_t *snodes;    /* last Slurm node snapshot, NULL before one */
     ism_slurm_jobs_t *sjobs;      /* last job snapshot, NULL before one */
-    bool jobs_unsupported;        /* this Slurm cannot tell job cores */
 
     struct poolmap *pools;        /* Slurm node <-> Kubernetes Node (pool) */
     bool pool_map_stale;          /* Nodes changed labels or membership */

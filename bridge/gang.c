@@ -1,6 +1,7 @@
 /* gang.c - the gang scheduler's reconciler (gang.h). */
 #include <config.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "bridge/gang.h"
 #include "bridge/model.h"
 #include "lib/util/backoff.h"
+#include "lib/util/hash.h"
 #include "lib/util/log.h"
 
 static const ism_backoff_t RETRY = { 1000, 300000 }; /* a refused or failed gang */
@@ -848,19 +850,17 @@ static void failed(struct gangs *gs, struct gang *g)
  * gang at once. */
 static void members_sig(const struct gangs *gs, const struct gang *g, char out[65])
 {
-    unsigned long long h = 1469598103934665603ULL;
+    uint64_t h = ISM_FNV1A_INIT;
     size_t i;
     json_t *k;
 
     json_array_foreach(g->members, i, k) {
         const json_t *pod = ism_kube_informer_get(gs->pods, json_string_value(k));
-        const char *rv = meta(pod, "uid");
-        for (const char *s = json_string_value(k); *s; s++)
-            h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-        for (const char *s = rv ? rv : ""; *s; s++)
-            h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+        const char *key = json_string_value(k), *uid = meta(pod, "uid");
+        ism_fnv1a_add(&h, key, strlen(key));
+        ism_fnv1a_add(&h, uid ? uid : "", uid ? strlen(uid) : 0);
     }
-    snprintf(out, 65, "%016llx", h);
+    snprintf(out, 65, "%016" PRIx64, h);
 }
 
 /* Threads per core on the cluster's nodes (the most any node has). */
